@@ -1,0 +1,3 @@
+module github.com/devmtls/devmtls
+
+go 1.26
