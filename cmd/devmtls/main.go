@@ -1,0 +1,39 @@
+// Command devmtls lets mTLS-only services run locally — in Docker Compose, on
+// the host, from an IDE — and talk to services in a Kubernetes test cluster,
+// without anyone disabling mTLS.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(report(err, os.Stderr))
+}
+
+// run is the whole command behind main, so tests drive the real CLI in-process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	return classify(root.ExecuteContext(ctx))
+}
+
+// report prints err (if it has anything to say) and returns the exit code.
+func report(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	code, msg := exitCodeOf(err)
+	if msg != "" {
+		fmt.Fprintf(stderr, "devmtls: %s\n", msg)
+	}
+	return code
+}
