@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -153,9 +152,4 @@ func WriteExport(dir string, files []ExportedFile) ([]string, error) {
 		written = append(written, p)
 	}
 	return written, nil
-}
-
-// pemCert encodes a certificate as PEM.
-func pemCert(c *x509.Certificate) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }

@@ -220,12 +220,3 @@ func sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, key, parentKey c
 		keyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 	}, nil
 }
-
-// publicKeyOf extracts the public half of a parsed private key.
-func publicKeyOf(key crypto.PrivateKey) (crypto.PublicKey, error) {
-	switch k := key.(type) {
-	case crypto.Signer:
-		return k.Public(), nil
-	}
-	return nil, fmt.Errorf("unsupported private key type %T", key)
-}

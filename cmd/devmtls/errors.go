@@ -68,3 +68,5 @@ func exitCodeOf(err error) (int, string) {
 	}
 	return exitError, err.Error()
 }
+
+var _ = passExitCode // used by the compose pass-through commands

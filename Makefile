@@ -1,0 +1,57 @@
+# devmtls — see README.md. `make test` is what CI runs (through .ci/run).
+GO        ?= go
+BIN       ?= bin/devmtls
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+FUZZTIME  ?= 10s
+# End-to-end tests start containers and a Kubernetes control plane; give them room.
+TESTFLAGS ?= -count=1 -timeout 60m
+
+.PHONY: build install test unit fuzz bench lint demo clean cluster-up cluster-down
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/devmtls
+
+install:
+	$(GO) install -ldflags "$(LDFLAGS)" ./cmd/devmtls
+
+# The whole proof: lint, every unit and end-to-end test, and a short run of each
+# fuzz target.
+test: lint unit
+	$(MAKE) fuzz FUZZTIME=5s
+
+unit:
+	$(GO) test $(TESTFLAGS) ./...
+	cd test/cluster && $(GO) test $(TESTFLAGS) ./...
+
+# Runs every Fuzz* target in the main module for FUZZTIME each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+# Benchmarks report ratios against a peer measured in the same run.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x -count=1 -timeout 60m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+	cd test/cluster && $(GO) vet ./... && staticcheck ./...
+
+demo: build
+	./examples/demo.sh
+
+cluster-up:
+	$(MAKE) -C test/cluster up
+
+cluster-down:
+	$(MAKE) -C test/cluster down
+
+clean:
+	rm -rf bin
