@@ -50,6 +50,7 @@ ide), and on kubectl-style port-forwards that speak mTLS to a test cluster
 	root.AddCommand(
 		newVersionCmd(g),
 		newCertsCmd(g),
+		newForwardCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,237 @@
+package portforward
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/streaming/pkg/httpstream"
+)
+
+// copyBufferSize is larger than io.Copy's 32 KiB so one read can drain a whole
+// TLS record burst and a stream frame; measured in `make bench`.
+const copyBufferSize = 128 << 10
+
+// pendingLocal is what the local handshake read that must still be sent on.
+type pendingLocal struct {
+	startup []byte // a plain PostgreSQL startup packet (local plain mode)
+	cancel  []byte // a PostgreSQL CancelRequest, sent on without TLS
+}
+
+// acceptLocal completes the local side's handshake: TLS with the dev keypair
+// (client certificate required) or nothing, with PostgreSQL's SSLRequest first
+// for --protocol postgres.
+func (f *Forwarder) acceptLocal(raw net.Conn) (net.Conn, pendingLocal, error) {
+	raw.SetDeadline(time.Now().Add(handshakeTimeout))
+	defer raw.SetDeadline(time.Time{})
+	var pending pendingLocal
+	if f.opts.Protocol == ProtocolPostgres {
+		kind, packet, err := readPostgresOpening(raw)
+		if err != nil {
+			return nil, pending, err
+		}
+		switch kind {
+		case pgCancel:
+			pending.cancel = packet
+			return raw, pending, nil
+		case pgStartup:
+			if f.opts.Local == LocalTLS {
+				writePostgresError(raw, "08P01", "this devmtls forward requires TLS with a client certificate: connect with sslmode=verify-full and the dev credentials (eval \"$(devmtls env)\")")
+				return nil, pending, errors.New("PostgreSQL client did not ask for TLS (sslmode=disable?)")
+			}
+			pending.startup = packet
+			return raw, pending, nil
+		case pgSSL:
+			if f.opts.Local == LocalPlain {
+				// The client wants TLS but this listener is plain: say no, as a
+				// server with ssl=off does, and let it continue in plain text.
+				if _, err := raw.Write([]byte{'N'}); err != nil {
+					return nil, pending, err
+				}
+				kind, packet, err = readPostgresOpening(raw)
+				if err != nil {
+					return nil, pending, err
+				}
+				if kind == pgCancel {
+					pending.cancel = packet
+				} else if kind == pgStartup {
+					pending.startup = packet
+				} else {
+					return nil, pending, errors.New("PostgreSQL client repeated its SSLRequest")
+				}
+				return raw, pending, nil
+			}
+			if _, err := raw.Write([]byte{'S'}); err != nil {
+				return nil, pending, err
+			}
+		}
+	}
+	if f.opts.Local == LocalPlain {
+		return raw, pending, nil
+	}
+	tc := tls.Server(raw, f.opts.LocalTLS)
+	if err := tc.Handshake(); err != nil {
+		var rh tls.RecordHeaderError
+		if f.opts.Protocol == ProtocolPostgres && errors.As(err, &rh) {
+			// CVE-2021-23222: bytes sent after SSLRequest but before the TLS
+			// handshake must never be taken as protocol data.
+			return nil, pending, errors.New("received unencrypted data after the SSL request; refused")
+		}
+		return nil, pending, fmt.Errorf("TLS handshake: %v", err)
+	}
+	return tc, pending, nil
+}
+
+// bridge connects one local connection to the pod: mTLS over the data stream
+// (after SSLRequest for PostgreSQL), then bytes both ways with half-closes
+// passed on, until both directions end.
+func (f *Forwarder) bridge(ctx context.Context, t *target, s *session, local net.Conn, data, errStream httpstream.Stream, pending pendingLocal) error {
+	errc := make(chan error, 1)
+	go func() {
+		msg, err := io.ReadAll(errStream)
+		switch {
+		case err != nil:
+			errc <- nil
+		case len(msg) > 0:
+			errc <- fmt.Errorf("pod %s: %s", s.pod.Name, strings.TrimSpace(string(msg)))
+		default:
+			errc <- nil
+		}
+	}()
+	defer s.conn.RemoveStreams(data, errStream)
+	stream := &streamConn{Stream: data}
+
+	if f.opts.Protocol == ProtocolPostgres {
+		if err := requestPostgresTLS(stream); err != nil {
+			data.Reset()
+			return f.streamError(errc, fmt.Errorf("pod %s: %w", s.pod.Name, err))
+		}
+	}
+	remote := tls.Client(stream, s.creds.ClientConfig(s.serverName))
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	err := remote.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		data.Reset()
+		refuse(local, f.opts.Protocol, err)
+		return f.streamError(errc, fmt.Errorf("mTLS handshake with pod %s (credentials from secret %s): %v", s.pod.Name, s.creds.Source, err))
+	}
+	if pending.startup != nil {
+		if _, err := remote.Write(pending.startup); err != nil {
+			data.Reset()
+			return f.streamError(errc, err)
+		}
+	}
+	pipe(local, remote, data)
+	return <-errc
+}
+
+// streamError prefers the kubelet's explanation (error stream) over ours.
+func (f *Forwarder) streamError(errc <-chan error, ours error) error {
+	select {
+	case err := <-errc:
+		if err != nil {
+			return err
+		}
+	case <-time.After(time.Second):
+	}
+	return ours
+}
+
+// pipe copies both ways. A direction that ends cleanly half-closes the other
+// side (TLS close_notify, then the stream's write side), so request/response
+// protocols that close their write side first keep working; an error in either
+// direction closes both.
+func pipe(local net.Conn, remote *tls.Conn, data httpstream.Stream) {
+	var wg sync.WaitGroup
+	var once sync.Once
+	abort := func() {
+		once.Do(func() {
+			local.Close()
+			data.Reset()
+		})
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, copyBufferSize)
+		if _, err := io.CopyBuffer(remote, onlyReader{local}, buf); err != nil {
+			abort()
+			return
+		}
+		remote.CloseWrite()
+		data.Close()
+	}()
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, copyBufferSize)
+		if _, err := io.CopyBuffer(onlyWriter{local}, remote, buf); err != nil {
+			abort()
+			return
+		}
+		if cw, ok := local.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		} else {
+			local.Close()
+		}
+	}()
+	wg.Wait()
+}
+
+// onlyReader and onlyWriter hide ReadFrom/WriteTo so io.CopyBuffer really uses
+// the large buffer.
+type onlyReader struct{ io.Reader }
+type onlyWriter struct{ io.Writer }
+
+// refuse tells a local client why its connection cannot be served, where the
+// protocol has a way to say so.
+func refuse(local net.Conn, p Protocol, err error) {
+	if p == ProtocolPostgres {
+		writePostgresError(local, "08006", "devmtls forward: "+err.Error())
+	}
+}
+
+// forwardCancel relays a PostgreSQL CancelRequest. PostgreSQL reads it before
+// any TLS, so it goes over its own stream in plain text; it carries only the
+// backend's cancel key.
+func (f *Forwarder) forwardCancel(ctx context.Context, t *target, p PortSpec, packet []byte) {
+	s, err := t.session(ctx)
+	if err != nil {
+		t.report(err)
+		return
+	}
+	defer s.release()
+	data, errStream, err := s.open(p)
+	if err != nil {
+		s.invalidate()
+		t.report(err)
+		return
+	}
+	defer s.conn.RemoveStreams(data, errStream)
+	data.Write(packet)
+	data.Close()
+	io.Copy(io.Discard, data)
+}
+
+// streamConn makes a stream usable as a net.Conn for crypto/tls. Streams have
+// no deadlines; the handshake is bounded by HandshakeContext instead.
+type streamConn struct {
+	httpstream.Stream
+}
+
+func (streamConn) LocalAddr() net.Addr                { return streamAddr{} }
+func (streamConn) RemoteAddr() net.Addr               { return streamAddr{} }
+func (streamConn) SetDeadline(t time.Time) error      { return nil }
+func (streamConn) SetReadDeadline(t time.Time) error  { return nil }
+func (streamConn) SetWriteDeadline(t time.Time) error { return nil }
+
+type streamAddr struct{}
+
+func (streamAddr) Network() string { return "portforward" }
+func (streamAddr) String() string  { return "pod" }

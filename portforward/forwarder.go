@@ -1,0 +1,762 @@
+package portforward
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/streaming/pkg/httpstream"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+)
+
+// LocalMode is what the local side of a forward speaks.
+type LocalMode string
+
+// Local modes.
+const (
+	// LocalTLS terminates mTLS with the dev keypair: clients present a dev
+	// certificate and verify devmtls against the dev anchor.
+	LocalTLS LocalMode = "tls"
+	// LocalPlain accepts plain TCP; only allowed on loopback.
+	LocalPlain LocalMode = "plain"
+)
+
+// Protocol is what runs over the forwarded connection.
+type Protocol string
+
+// Protocols.
+const (
+	// ProtocolTCP is TLS directly on the connection.
+	ProtocolTCP Protocol = "tcp"
+	// ProtocolPostgres negotiates TLS with PostgreSQL's SSLRequest on both sides.
+	ProtocolPostgres Protocol = "postgres"
+)
+
+// DefaultPodRunningTimeout is kubectl's --pod-running-timeout default.
+const DefaultPodRunningTimeout = time.Minute
+
+// handshakeTimeout bounds a local client's TLS (or SSLRequest) handshake, so a
+// stuck client cannot hold a goroutine forever.
+const handshakeTimeout = 15 * time.Second
+
+// Options configure a Forwarder.
+type Options struct {
+	Config    *rest.Config
+	Client    kubernetes.Interface
+	Namespace string
+	Targets   []Target
+	// Addresses to listen on; "localhost" means 127.0.0.1 and ::1, as in kubectl.
+	Addresses  []string
+	Secret     string // --secret; "" applies the Service annotation, then "mtls"
+	ServerName string // --server-name; "" verifies the chain or the pin only
+	Local      LocalMode
+	// LocalTLS is the server configuration for LocalTLS: the dev keypair, with
+	// client certificates required and verified against the dev anchor.
+	LocalTLS          *tls.Config
+	Protocol          Protocol
+	Transport         Transport
+	PodRunningTimeout time.Duration
+	// KeepGoing starts the listeners even when a target cannot be resolved yet
+	// (the error is reported and retried on each connection); used by the
+	// background forwards of `devmtls up`.
+	KeepGoing bool
+	// Out receives one "Forwarding from …" line per listener.
+	Out io.Writer
+	// Logf receives diagnostics (one line per distinct cause).
+	Logf func(format string, args ...any)
+}
+
+// Validate checks options that do not need the cluster.
+func (o *Options) Validate() error {
+	if len(o.Targets) == 0 {
+		return errors.New("nothing to forward")
+	}
+	if o.Local == LocalTLS && o.LocalTLS == nil {
+		return errors.New("local TLS needs the dev keypair")
+	}
+	if o.Local == LocalPlain {
+		for _, a := range o.Addresses {
+			if !IsLoopback(a) {
+				return fmt.Errorf("refusing to listen on %s with --local plain: anything but loopback needs local mTLS (drop --local plain, or listen on 127.0.0.1)", a)
+			}
+		}
+	}
+	if o.Local == LocalTLS && o.LocalTLS != nil && o.LocalTLS.ClientAuth != tls.RequireAndVerifyClientCert {
+		return errors.New("local TLS must require client certificates")
+	}
+	return nil
+}
+
+// IsLoopback reports whether a listen address stays on this machine.
+func IsLoopback(addr string) bool {
+	if addr == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(addr)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ListenerStatus describes one listener for `devmtls status`.
+type ListenerStatus struct {
+	Target      string `json:"target"`
+	Address     string `json:"address"`
+	Remote      string `json:"remote"`
+	Pod         string `json:"pod,omitempty"`
+	Active      int64  `json:"active_connections"`
+	Total       int64  `json:"total_connections"`
+	LastError   string `json:"last_error,omitempty"`
+	LastErrorAt string `json:"last_error_at,omitempty"`
+}
+
+// Forwarder serves every listener of one devmtls forward invocation.
+type Forwarder struct {
+	opts      Options
+	targets   []*target
+	listeners []*listener
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// listener is one local socket for one port of one target.
+type listener struct {
+	ln     net.Listener
+	target *target
+	port   PortSpec
+	addr   string
+}
+
+// New checks the options; Start contacts the cluster.
+func New(opts Options) (*Forwarder, error) {
+	if opts.PodRunningTimeout == 0 {
+		opts.PodRunningTimeout = DefaultPodRunningTimeout
+	}
+	if opts.Protocol == "" {
+		opts.Protocol = ProtocolTCP
+	}
+	if opts.Local == "" {
+		opts.Local = LocalTLS
+	}
+	if opts.Transport == "" {
+		opts.Transport = TransportAuto
+	}
+	if len(opts.Addresses) == 0 {
+		opts.Addresses = []string{"localhost"}
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	f := &Forwarder{opts: opts, conns: map[net.Conn]struct{}{}}
+	for _, t := range opts.Targets {
+		f.targets = append(f.targets, &target{f: f, spec: t, changed: make(chan struct{})})
+	}
+	return f, nil
+}
+
+// Start resolves every target (failing fast with a one-sentence error, unless
+// KeepGoing), opens the listeners and prints one line per listener. Serving
+// starts with Serve.
+func (f *Forwarder) Start(ctx context.Context) error {
+	for _, t := range f.targets {
+		if err := t.start(ctx); err != nil {
+			if !f.opts.KeepGoing {
+				f.Close()
+				return err
+			}
+			t.report(err)
+			continue
+		}
+		if _, err := t.session(ctx); err != nil {
+			if !f.opts.KeepGoing {
+				f.Close()
+				return err
+			}
+			t.report(err)
+		}
+	}
+	for _, t := range f.targets {
+		for _, p := range t.spec.Ports {
+			if err := f.listen(t, p); err != nil {
+				f.Close()
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// listen binds every address for one port; a random local port is chosen once
+// and reused for the other addresses, as kubectl does.
+func (f *Forwarder) listen(t *target, p PortSpec) error {
+	port := p.Local
+	bound := 0
+	var firstErr error
+	for _, a := range expandAddresses(f.opts.Addresses) {
+		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if port == 0 {
+			port = ln.Addr().(*net.TCPAddr).Port
+		}
+		bound++
+		l := &listener{ln: ln, target: t, port: p, addr: ln.Addr().String()}
+		f.listeners = append(f.listeners, l)
+		fmt.Fprintf(f.opts.Out, "Forwarding from %s -> %s %s (%s)\n", l.addr, t.spec, p.Remote, f.describeSecurity(t))
+	}
+	if bound == 0 {
+		if errors.Is(firstErr, errAddrInUse()) || strings.Contains(fmt.Sprint(firstErr), "address already in use") {
+			return fmt.Errorf("local port %d is already in use: pick another with LOCAL:%s, or :%s for a free one", p.Local, p.Remote, p.Remote)
+		}
+		return fmt.Errorf("listen for %s %s: %w", t.spec, p, firstErr)
+	}
+	return nil
+}
+
+func errAddrInUse() error { return errors.New("address already in use") }
+
+func (f *Forwarder) describeSecurity(t *target) string {
+	local := "local mTLS"
+	if f.opts.Local == LocalPlain {
+		local = "local plain TCP"
+	}
+	proto := ""
+	if f.opts.Protocol == ProtocolPostgres {
+		proto = ", PostgreSQL SSLRequest"
+	}
+	return local + ", mTLS to the pod" + proto
+}
+
+// expandAddresses turns "localhost" into both loopback addresses.
+func expandAddresses(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		for _, part := range strings.Split(a, ",") {
+			part = strings.TrimSpace(part)
+			if part == "localhost" {
+				out = append(out, "127.0.0.1", "::1")
+			} else if part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// Serve accepts connections until ctx ends, then closes everything: listeners,
+// local connections and streams.
+func (f *Forwarder) Serve(ctx context.Context) error {
+	for _, l := range f.listeners {
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			f.acceptLoop(ctx, l)
+		}()
+	}
+	<-ctx.Done()
+	f.Close()
+	f.wg.Wait()
+	return nil
+}
+
+// Addrs returns the listening addresses, in the order they were printed.
+func (f *Forwarder) Addrs() []string {
+	var out []string
+	for _, l := range f.listeners {
+		out = append(out, l.addr)
+	}
+	return out
+}
+
+// Status reports every listener with its pod and counters.
+func (f *Forwarder) Status() []ListenerStatus {
+	var out []ListenerStatus
+	for _, l := range f.listeners {
+		s := ListenerStatus{Target: l.target.spec.String(), Address: l.addr, Remote: l.port.Remote,
+			Active: l.target.active.Load(), Total: l.target.total.Load()}
+		l.target.mu.Lock()
+		if l.target.sess != nil {
+			s.Pod = l.target.sess.pod.Name
+		}
+		s.LastError = l.target.lastErr
+		if !l.target.lastErrAt.IsZero() {
+			s.LastErrorAt = l.target.lastErrAt.Format(time.RFC3339)
+		}
+		l.target.mu.Unlock()
+		out = append(out, s)
+	}
+	return out
+}
+
+// Close stops listeners, local connections and stream connections.
+func (f *Forwarder) Close() {
+	for _, l := range f.listeners {
+		l.ln.Close()
+	}
+	f.mu.Lock()
+	for c := range f.conns {
+		c.Close()
+	}
+	f.mu.Unlock()
+	for _, t := range f.targets {
+		t.stop()
+	}
+}
+
+func (f *Forwarder) acceptLoop(ctx context.Context, l *listener) {
+	for {
+		conn, err := l.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			f.opts.Logf("%s: accept on %s: %v", l.target.spec, l.addr, err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if !f.track(conn) {
+			conn.Close()
+			return
+		}
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			defer f.untrack(conn)
+			f.handle(ctx, l, conn)
+		}()
+	}
+}
+
+func (f *Forwarder) track(c net.Conn) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conns == nil {
+		return false
+	}
+	f.conns[c] = struct{}{}
+	return true
+}
+
+func (f *Forwarder) untrack(c net.Conn) {
+	f.mu.Lock()
+	delete(f.conns, c)
+	f.mu.Unlock()
+	c.Close()
+}
+
+// handle serves one local connection end to end.
+func (f *Forwarder) handle(ctx context.Context, l *listener, raw net.Conn) {
+	t := l.target
+	t.active.Add(1)
+	t.total.Add(1)
+	defer t.active.Add(-1)
+
+	local, pending, err := f.acceptLocal(raw)
+	if err != nil {
+		// A client that fails its own handshake is the client's problem; say so
+		// once per cause without touching the target's health.
+		t.reportLocal(fmt.Errorf("local client %s: %v", raw.RemoteAddr(), err))
+		return
+	}
+	defer local.Close()
+	if pending.cancel != nil {
+		f.forwardCancel(ctx, t, l.port, pending.cancel)
+		return
+	}
+
+	for attempt := 0; ; attempt++ {
+		sess, err := t.session(ctx)
+		if err != nil {
+			t.report(err)
+			refuse(local, f.opts.Protocol, err)
+			return
+		}
+		remote, errStream, err := sess.open(l.port)
+		if err != nil {
+			sess.invalidate()
+			sess.release()
+			if attempt == 0 {
+				continue // the stream connection broke: re-resolve and redial once
+			}
+			t.report(err)
+			refuse(local, f.opts.Protocol, err)
+			return
+		}
+		err = f.bridge(ctx, t, sess, local, remote, errStream, pending)
+		sess.release()
+		if err != nil {
+			t.report(err)
+		} else {
+			t.recovered()
+		}
+		return
+	}
+}
+
+// target is one TYPE/NAME with its pod cache and current session.
+type target struct {
+	f        *Forwarder
+	spec     Target
+	resolver *resolver
+	selector labels.Selector
+	informer cache.SharedIndexInformer
+	stopInf  chan struct{}
+
+	active, total atomic.Int64
+
+	mu        sync.Mutex
+	sess      *session
+	changed   chan struct{} // closed when the pod cache changes
+	lastCause string
+	lastLocal string
+	lastErr   string
+	lastErrAt time.Time
+}
+
+// start resolves the selector and starts a pod cache, so a pod's deletion is
+// noticed at once and a replacement is used as soon as it is Ready.
+func (t *target) start(ctx context.Context) error {
+	o := t.f.opts
+	t.resolver = &resolver{client: o.Client, namespace: o.Namespace, secret: o.Secret, serverName: o.ServerName}
+	sel, _, err := t.resolver.selectorOf(ctx, t.spec)
+	if err != nil {
+		return err
+	}
+	t.selector = sel
+	listOpts := metav1.ListOptions{}
+	if sel == nil {
+		listOpts.FieldSelector = fields.OneTermEqualSelector("metadata.name", t.spec.Name).String()
+	} else {
+		listOpts.LabelSelector = sel.String()
+	}
+	// One explicit list first: RBAC and connectivity errors surface here as a
+	// sentence instead of an informer retrying silently forever.
+	if _, err := o.Client.CoreV1().Pods(o.Namespace).List(ctx, listOpts); err != nil {
+		if apierrors.IsForbidden(err) {
+			return forbidden(err, "list", "pods", o.Namespace)
+		}
+		return fmt.Errorf("list pods for %s in namespace %q: %w", t.spec, o.Namespace, err)
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(o.Client, 0, informers.WithNamespace(o.Namespace),
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+			lo.LabelSelector, lo.FieldSelector = listOpts.LabelSelector, listOpts.FieldSelector
+		}))
+	t.informer = factory.Core().V1().Pods().Informer()
+	_, err = t.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { t.podsChanged() },
+		UpdateFunc: func(_, obj any) { t.podsChanged() },
+		DeleteFunc: func(any) { t.podsChanged() },
+	})
+	if err != nil {
+		return err
+	}
+	t.stopInf = make(chan struct{})
+	go t.informer.Run(t.stopInf)
+	syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if !cache.WaitForCacheSync(syncCtx.Done(), t.informer.HasSynced) {
+		return fmt.Errorf("watch pods for %s in namespace %q: the API server did not answer within 30s", t.spec, o.Namespace)
+	}
+	return nil
+}
+
+func (t *target) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopInf != nil {
+		close(t.stopInf)
+		t.stopInf = nil
+	}
+	if t.sess != nil {
+		t.sess.invalidate()
+		t.sess.conn.Close()
+		t.sess = nil
+	}
+}
+
+// podsChanged drops the session when its pod is gone or no longer Ready and
+// wakes connections waiting for a Ready pod.
+func (t *target) podsChanged() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sess != nil {
+		if p := t.cachedPod(t.sess.pod.Name); p == nil || !podReady(p) || p.UID != t.sess.pod.UID {
+			t.sess.invalidate()
+			t.sess = nil
+		}
+	}
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+func (t *target) cachedPod(name string) *corev1.Pod {
+	if t.informer == nil {
+		return nil
+	}
+	obj, ok, err := t.informer.GetStore().GetByKey(t.f.opts.Namespace + "/" + name)
+	if err != nil || !ok {
+		return nil
+	}
+	return obj.(*corev1.Pod)
+}
+
+func (t *target) cachedPods() []corev1.Pod {
+	var out []corev1.Pod
+	for _, obj := range t.informer.GetStore().List() {
+		out = append(out, *obj.(*corev1.Pod))
+	}
+	return out
+}
+
+// session returns the live session (its refcount taken), creating one — pick a
+// Ready pod, read the Secret, dial the stream connection — when there is none.
+func (t *target) session(ctx context.Context) (*session, error) {
+	if t.informer == nil {
+		// Start failed earlier (KeepGoing); try again now.
+		if err := t.start(ctx); err != nil {
+			return nil, err
+		}
+	}
+	deadline := time.Now().Add(t.f.opts.PodRunningTimeout)
+	for {
+		t.mu.Lock()
+		if s := t.sess; s != nil && !s.stale.Load() {
+			s.refs.Add(1)
+			t.mu.Unlock()
+			return s, nil
+		}
+		changed := t.changed
+		pods := t.cachedPods()
+		t.mu.Unlock()
+
+		pod := pickPod(pods)
+		if pod != nil {
+			s, err := t.newSession(ctx, pod)
+			if err != nil {
+				return nil, err
+			}
+			t.mu.Lock()
+			if t.sess != nil && !t.sess.stale.Load() {
+				// Another connection won the race; use its session.
+				s.conn.Close()
+				s = t.sess
+			} else {
+				t.sess = s
+			}
+			s.refs.Add(1)
+			t.mu.Unlock()
+			return s, nil
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return nil, t.noReadyPod(pods)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ctx.Err()
+		case <-changed:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+func (t *target) noReadyPod(pods []corev1.Pod) error {
+	what := t.spec.String()
+	if t.spec.Kind == KindPod {
+		if len(pods) == 0 {
+			return fmt.Errorf("pod %s/%s not found; check the name, or pass -n NAMESPACE", t.f.opts.Namespace, t.spec.Name)
+		}
+		return fmt.Errorf("pod %s/%s is not Running and Ready (%s) after waiting %s; see kubectl describe pod %s -n %s",
+			t.f.opts.Namespace, t.spec.Name, describePods(pods), t.f.opts.PodRunningTimeout, t.spec.Name, t.f.opts.Namespace)
+	}
+	return fmt.Errorf("no Ready pod for %s in namespace %q after waiting %s (%s); see kubectl get pods -n %s -l %s",
+		what, t.f.opts.Namespace, t.f.opts.PodRunningTimeout, describePods(pods), t.f.opts.Namespace, t.selector)
+}
+
+func (t *target) newSession(ctx context.Context, pod *corev1.Pod) (*session, error) {
+	o := t.f.opts
+	var svc *corev1.Service
+	if t.spec.Kind == KindService {
+		var err error
+		if _, svc, err = t.resolver.selectorOf(ctx, t.spec); err != nil {
+			return nil, err
+		}
+	}
+	ports := map[string]int32{}
+	for _, p := range t.spec.Ports {
+		cp, err := containerPort(t.spec, p, svc, pod)
+		if err != nil {
+			return nil, err
+		}
+		ports[p.Remote] = cp
+	}
+	secretName := t.resolver.secretFor(svc)
+	secret, err := o.Client.CoreV1().Secrets(o.Namespace).Get(ctx, secretName, metav1.GetOptions{})
+	if err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("secret %s/%s not found: create it (kubectl create secret generic %s -n %s --from-file=cert=cert.pem --from-file=key=key.pem) or name another with --secret",
+				o.Namespace, secretName, secretName, o.Namespace)
+		case apierrors.IsForbidden(err):
+			return nil, forbidden(err, "get", "secrets", o.Namespace)
+		}
+		return nil, fmt.Errorf("read secret %s/%s: %w", o.Namespace, secretName, err)
+	}
+	creds, err := CredentialsFromSecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := dialPod(o.Config, o.Client, o.Namespace, pod.Name, o.Transport)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{target: t, pod: pod.DeepCopy(), conn: conn, creds: creds, serverName: t.resolver.serverNameFor(svc),
+		ports: ports, done: make(chan struct{})}
+	go func() {
+		select {
+		case <-conn.CloseChan():
+			s.invalidate()
+			t.mu.Lock()
+			if t.sess == s {
+				t.sess = nil
+			}
+			t.mu.Unlock()
+		case <-s.done:
+		}
+	}()
+	return s, nil
+}
+
+// report logs an error once per distinct cause (not once per connection) and
+// keeps it for status.
+func (t *target) report(err error) {
+	msg := err.Error()
+	t.mu.Lock()
+	first := msg != t.lastCause
+	t.lastCause, t.lastErr, t.lastErrAt = msg, msg, time.Now()
+	t.mu.Unlock()
+	if first {
+		t.f.opts.Logf("%s: %s", t.spec, msg)
+	}
+}
+
+func (t *target) reportLocal(err error) {
+	msg := err.Error()
+	// Strip the client's address so repeated failures of one kind log once.
+	key := msg[strings.Index(msg, ":")+1:]
+	t.mu.Lock()
+	first := key != t.lastLocal
+	t.lastLocal = key
+	t.mu.Unlock()
+	if first {
+		t.f.opts.Logf("%s: %s", t.spec, msg)
+	}
+}
+
+func (t *target) recovered() {
+	t.mu.Lock()
+	was := t.lastCause
+	t.lastCause = ""
+	t.mu.Unlock()
+	if was != "" {
+		t.f.opts.Logf("%s: forwarding again", t.spec)
+	}
+}
+
+// session is one upgraded stream connection to one pod, shared by the local
+// connections that arrive while that pod is Ready.
+type session struct {
+	target     *target
+	pod        *corev1.Pod
+	conn       httpstream.Connection
+	creds      *ClusterCredentials
+	serverName string
+	ports      map[string]int32
+
+	stale     atomic.Bool
+	refs      atomic.Int64
+	requestID atomic.Int64
+	doneOnce  sync.Once
+	done      chan struct{}
+}
+
+// invalidate marks the session unusable for new connections; the stream
+// connection closes once the connections using it are done.
+func (s *session) invalidate() {
+	s.stale.Store(true)
+	if s.refs.Load() == 0 {
+		s.closeConn()
+	}
+}
+
+func (s *session) release() {
+	if s.refs.Add(-1) == 0 && s.stale.Load() {
+		s.closeConn()
+	}
+}
+
+func (s *session) closeConn() {
+	s.doneOnce.Do(func() {
+		close(s.done)
+		s.conn.Close()
+	})
+}
+
+// open creates the error and data stream pair for one local connection.
+func (s *session) open(p PortSpec) (httpstream.Stream, httpstream.Stream, error) {
+	port := s.ports[p.Remote]
+	id := s.requestID.Add(1)
+	h := http.Header{}
+	h.Set(corev1.StreamType, corev1.StreamTypeError)
+	h.Set(corev1.PortHeader, strconv.Itoa(int(port)))
+	h.Set(corev1.PortForwardRequestIDHeader, strconv.FormatInt(id, 10))
+	errStream, err := s.conn.CreateStream(h)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the error stream to pod %s: %w", s.pod.Name, err)
+	}
+	// Nothing is ever written to the error stream.
+	errStream.Close()
+	h.Set(corev1.StreamType, corev1.StreamTypeData)
+	data, err := s.conn.CreateStream(h)
+	if err != nil {
+		errStream.Reset()
+		s.conn.RemoveStreams(errStream)
+		return nil, nil, fmt.Errorf("open the data stream to pod %s: %w", s.pod.Name, err)
+	}
+	return data, errStream, nil
+}
