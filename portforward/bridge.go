@@ -144,44 +144,39 @@ func (f *Forwarder) streamError(errc <-chan error, ours error) error {
 	return ours
 }
 
-// pipe copies both ways. A direction that ends cleanly half-closes the other
-// side (TLS close_notify, then the stream's write side), so request/response
-// protocols that close their write side first keep working; an error in either
-// direction closes both.
+// pipe copies both ways with kubectl port-forward's semantics: when the local
+// client finishes sending, the pod gets a close_notify and the stream's write
+// side closes, and the answer keeps flowing; when the pod side ends, the local
+// connection is closed (after a close_notify), since a pod that has finished
+// — or died — will not read anything more. An error either way closes both.
 func pipe(local net.Conn, remote *tls.Conn, data httpstream.Stream) {
-	var wg sync.WaitGroup
 	var once sync.Once
-	abort := func() {
+	closeAll := func() {
 		once.Do(func() {
 			local.Close()
-			data.Reset()
+			// A reset can wait behind a stalled write on the shared
+			// connection; never let it block this connection's teardown.
+			go data.Reset()
 		})
 	}
-	wg.Add(2)
+	localDone := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(localDone)
 		buf := make([]byte, copyBufferSize)
 		if _, err := io.CopyBuffer(remote, onlyReader{local}, buf); err != nil {
-			abort()
+			closeAll()
 			return
 		}
 		remote.CloseWrite()
 		data.Close()
 	}()
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, copyBufferSize)
-		if _, err := io.CopyBuffer(onlyWriter{local}, remote, buf); err != nil {
-			abort()
-			return
-		}
-		if cw, ok := local.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
-		} else {
-			local.Close()
-		}
-	}()
-	wg.Wait()
+	buf := make([]byte, copyBufferSize)
+	io.CopyBuffer(onlyWriter{local}, remote, buf)
+	if tc, ok := local.(*tls.Conn); ok {
+		tc.CloseWrite()
+	}
+	closeAll()
+	<-localDone
 }
 
 // onlyReader and onlyWriter hide ReadFrom/WriteTo so io.CopyBuffer really uses

@@ -19,11 +19,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/streaming/pkg/httpstream"
 )
 
 // LocalMode is what the local side of a forward speaks.
@@ -437,8 +437,9 @@ type target struct {
 	active, total atomic.Int64
 
 	mu        sync.Mutex
-	sess      *session
-	changed   chan struct{} // closed when the pod cache changes
+	sess      *session              // the session new connections use
+	all       map[*session]struct{} // every session with an open connection
+	changed   chan struct{}         // closed when the pod cache changes
 	lastCause string
 	lastLocal string
 	lastErr   string
@@ -499,23 +500,32 @@ func (t *target) stop() {
 		close(t.stopInf)
 		t.stopInf = nil
 	}
-	if t.sess != nil {
-		t.sess.invalidate()
-		t.sess.conn.Close()
-		t.sess = nil
+	for s := range t.all {
+		s.closeConn()
 	}
+	t.sess = nil
 }
 
-// podsChanged drops the session when its pod is gone or no longer Ready and
-// wakes connections waiting for a Ready pod.
+// podsChanged reacts to the pod cache: a session whose pod is no longer Ready
+// (terminating, failing its probe) takes no new connections but lets its
+// in-flight ones finish, as the pod may still be serving them during its grace
+// period; a session whose pod is gone is closed at once, ending its
+// connections cleanly instead of leaving them writing into a dead stream.
+// Connections waiting for a Ready pod are woken.
 func (t *target) podsChanged() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.sess != nil {
-		if p := t.cachedPod(t.sess.pod.Name); p == nil || !podReady(p) || p.UID != t.sess.pod.UID {
-			t.sess.invalidate()
-			t.sess = nil
+	for s := range t.all {
+		p := t.cachedPod(s.pod.Name)
+		switch {
+		case p == nil || p.UID != s.pod.UID:
+			s.closeConn()
+		case !podReady(p):
+			s.invalidate()
 		}
+	}
+	if t.sess != nil && t.sess.stale.Load() {
+		t.sess = nil
 	}
 	close(t.changed)
 	t.changed = make(chan struct{})
@@ -570,10 +580,14 @@ func (t *target) session(ctx context.Context) (*session, error) {
 			t.mu.Lock()
 			if t.sess != nil && !t.sess.stale.Load() {
 				// Another connection won the race; use its session.
-				s.conn.Close()
+				s.closeConn()
 				s = t.sess
 			} else {
 				t.sess = s
+				if t.all == nil {
+					t.all = map[*session]struct{}{}
+				}
+				t.all[s] = struct{}{}
 			}
 			s.refs.Add(1)
 			t.mu.Unlock()
@@ -650,16 +664,21 @@ func (t *target) newSession(ctx context.Context, pod *corev1.Pod) (*session, err
 	go func() {
 		select {
 		case <-conn.CloseChan():
-			s.invalidate()
-			t.mu.Lock()
-			if t.sess == s {
-				t.sess = nil
-			}
-			t.mu.Unlock()
+			s.closeConn()
 		case <-s.done:
 		}
 	}()
 	return s, nil
+}
+
+// forget drops a closed session.
+func (t *target) forget(s *session) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.all, s)
+	if t.sess == s {
+		t.sess = nil
+	}
 }
 
 // report logs an error once per distinct cause (not once per connection) and
@@ -730,10 +749,14 @@ func (s *session) release() {
 	}
 }
 
+// closeConn closes the stream connection, which ends every stream on it. It
+// may be called with the target's lock held.
 func (s *session) closeConn() {
 	s.doneOnce.Do(func() {
+		s.stale.Store(true)
 		close(s.done)
 		s.conn.Close()
+		go s.target.forget(s)
 	})
 }
 

@@ -1,0 +1,92 @@
+// Command podserver is the mTLS workload the end-to-end tests run as pods in
+// the test cluster (the test kubelet runs pods as host processes). Like the
+// source article's services it reads the cluster keypair — here from
+// environment variables filled from the Secret — and requires client
+// certificates pinned to it (or issued by MTLS_CA when set).
+//
+//	podserver --listen ADDR --mode http|echo
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("podserver", flag.ContinueOnError)
+	listen := fs.String("listen", "", "address to listen on")
+	mode := fs.String("mode", "http", "http (answers who called) or echo (TLS echo)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := tlsConfig()
+	if err != nil {
+		return err
+	}
+	ln, err := tls.Listen("tcp", *listen, cfg)
+	if err != nil {
+		return err
+	}
+	log.Printf("podserver %s listening on %s", *mode, ln.Addr())
+	switch *mode {
+	case "http":
+		name := os.Getenv("POD_NAME")
+		return http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello from %s to %s\n", name, r.TLS.PeerCertificates[0].Subject.CommonName)
+		}))
+	case "echo":
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 128<<10)
+				io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, buf)
+				if tc, ok := c.(*tls.Conn); ok {
+					tc.CloseWrite()
+				}
+			}()
+		}
+	}
+	return fmt.Errorf("unknown mode %q", *mode)
+}
+
+func tlsConfig() (*tls.Config, error) {
+	certPEM, keyPEM := []byte(os.Getenv("MTLS_CERT")), []byte(os.Getenv("MTLS_KEY"))
+	if len(certPEM) == 0 || len(keyPEM) == 0 {
+		return nil, errors.New("MTLS_CERT and MTLS_KEY must hold the PEM keypair")
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	anchor := certPEM
+	if ca := os.Getenv("MTLS_CA"); ca != "" {
+		anchor = []byte(ca)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(anchor) {
+		return nil, errors.New("no certificate in the trust anchor")
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{pair},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+	}, nil
+}
