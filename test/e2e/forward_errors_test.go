@@ -98,7 +98,7 @@ func TestForwardTransports(t *testing.T) {
 	}
 }
 
-func (c *cluster) portForwardStats(t *testing.T) map[string]int64 {
+func (c *cluster) portForwardStats(t testing.TB) map[string]int64 {
 	t.Helper()
 	var m map[string]int64
 	if err := json.Unmarshal([]byte(c.stats(t)), &m); err != nil {

@@ -24,7 +24,7 @@ const pgBin = "/usr/lib/postgresql/15/bin"
 // only `hostssl … cert` authentication; its server keypair is the cluster's
 // pinned keypair from Secret mtls, which is also the CA it trusts. The
 // superuser is "tester", the cluster certificate's CN, as cert auth requires.
-func (s *shop) deployPostgres(t *testing.T) {
+func (s *shop) deployPostgres(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(pgBin, "postgres")); err != nil {
 		testenv.Missing(t, "PostgreSQL 15 server", "apt-get install postgresql-15")
@@ -90,7 +90,7 @@ spec:
 	s.c.kubectl(t, "-n", s.ns, "rollout", "status", "deploy/db", "--timeout=3m")
 }
 
-func psql(t *testing.T, conninfo, query string) (string, error) {
+func psql(t testing.TB, conninfo, query string) (string, error) {
 	t.Helper()
 	cmd := exec.Command("psql", conninfo, "-XAtc", query)
 	cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=60")

@@ -23,7 +23,7 @@ type shop struct {
 	dev     *certs.Credentials // the laptop's dev keypair
 }
 
-func newShop(t *testing.T, tunnel bool) *shop {
+func newShop(t testing.TB, tunnel bool) *shop {
 	t.Helper()
 	c := testCluster(t, tunnel)
 	s := &shop{c: c, ns: c.namespace(t), cluster: keypair(t, certs.Request{CommonName: "tester"}), dev: keypair(t, certs.Request{})}
@@ -31,7 +31,7 @@ func newShop(t *testing.T, tunnel bool) *shop {
 	return s
 }
 
-func (s *shop) forward(t *testing.T, want int, args ...string) *forward {
+func (s *shop) forward(t testing.TB, want int, args ...string) *forward {
 	return startForward(t, s.c, s.dev.Dir, s.ns, want, args...)
 }
 

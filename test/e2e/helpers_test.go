@@ -25,7 +25,7 @@ import (
 )
 
 // namespace creates a fresh namespace, deleted when the test ends.
-func (c *cluster) namespace(t *testing.T) string {
+func (c *cluster) namespace(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 4)
 	rand.Read(b)
@@ -37,7 +37,7 @@ func (c *cluster) namespace(t *testing.T) string {
 
 // keypair creates credentials in a directory of their own: a test
 // environment's dev keypair, or a cluster's keypair (CN names the caller).
-func keypair(t *testing.T, req certs.Request) *certs.Credentials {
+func keypair(t testing.TB, req certs.Request) *certs.Credentials {
 	t.Helper()
 	res, err := (&certs.Store{Dir: filepath.Join(t.TempDir(), ".devmtls")}).Ensure(context.Background(), req)
 	if err != nil {
@@ -47,7 +47,7 @@ func keypair(t *testing.T, req certs.Request) *certs.Credentials {
 }
 
 // clusterSecret stores a pinned keypair as Secret name with the article's keys.
-func (c *cluster) clusterSecret(t *testing.T, ns, name string, kp *certs.Credentials) {
+func (c *cluster) clusterSecret(t testing.TB, ns, name string, kp *certs.Credentials) {
 	t.Helper()
 	c.kubectl(t, "-n", ns, "create", "secret", "generic", name,
 		"--from-file=cert="+kp.Top.Paths.Cert, "--from-file=key="+kp.Top.Paths.Key)
@@ -55,7 +55,7 @@ func (c *cluster) clusterSecret(t *testing.T, ns, name string, kp *certs.Credent
 
 // deployMTLS runs podserver in a Deployment behind a Service whose port 443
 // targets the container port named https, with the keypair from secret mtls.
-func (c *cluster) deployMTLS(t *testing.T, ns, name string, replicas int, mode string) {
+func (c *cluster) deployMTLS(t testing.TB, ns, name string, replicas int, mode string) {
 	t.Helper()
 	c.apply(t, ns, fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -92,7 +92,7 @@ spec:
 
 // deployMTLSInto deploys podserver in ns with its keypair given directly in
 // the pod spec's environment, so the namespace itself has no Secret.
-func (c *cluster) deployMTLSInto(t *testing.T, ns, name string, kp *certs.Credentials) {
+func (c *cluster) deployMTLSInto(t testing.TB, ns, name string, kp *certs.Credentials) {
 	t.Helper()
 	c.apply(t, ns, fmt.Sprintf(`apiVersion: v1
 kind: Pod
@@ -120,7 +120,7 @@ spec:
 }
 
 // pods lists the names of a deployment's pods that are not terminating.
-func (c *cluster) pods(t *testing.T, ns, app string) []string {
+func (c *cluster) pods(t testing.TB, ns, app string) []string {
 	t.Helper()
 	out := c.kubectl(t, "-n", ns, "get", "pods", "-l", "app="+app, "-o",
 		`go-template={{range .items}}{{if not .metadata.deletionTimestamp}}{{.metadata.name}}{{"\n"}}{{end}}{{end}}`)
@@ -154,7 +154,7 @@ func (s *syncBuffer) String() string {
 
 // startForward runs devmtls forward and waits for its "Forwarding from" lines
 // (want of them). It is interrupted like Ctrl-C when the test ends.
-func startForward(t *testing.T, c *cluster, devDir, ns string, want int, args ...string) *forward {
+func startForward(t testing.TB, c *cluster, devDir, ns string, want int, args ...string) *forward {
 	t.Helper()
 	full := append([]string{"--dir", devDir, "forward", "--kubeconfig", c.kubeconfig, "-n", ns}, args...)
 	cmd := exec.Command(devmtlsBin, full...)
@@ -199,7 +199,7 @@ func startForward(t *testing.T, c *cluster, devDir, ns string, want int, args ..
 }
 
 // ipv4 returns the forward's 127.0.0.1 listener for port index i.
-func (f *forward) ipv4(t *testing.T, i int) string {
+func (f *forward) ipv4(t testing.TB, i int) string {
 	t.Helper()
 	var v4 []string
 	for _, a := range f.addrs {
@@ -214,7 +214,7 @@ func (f *forward) ipv4(t *testing.T, i int) string {
 }
 
 // stop interrupts the forward like Ctrl-C and returns how long it took to exit.
-func (f *forward) stop(t *testing.T) time.Duration {
+func (f *forward) stop(t testing.TB) time.Duration {
 	if f.cmd.ProcessState != nil {
 		return 0
 	}
@@ -286,7 +286,7 @@ func echoTransfer(conn net.Conn, size int64, seed uint64) error {
 }
 
 // devmtls runs the binary to completion.
-func devmtls(t *testing.T, args ...string) (string, int) {
+func devmtls(t testing.TB, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -302,7 +302,7 @@ func devmtls(t *testing.T, args ...string) (string, int) {
 }
 
 // kubectlPortForward runs plain kubectl port-forward for comparison.
-func (c *cluster) kubectlPortForward(t *testing.T, ns string, args ...string) string {
+func (c *cluster) kubectlPortForward(t testing.TB, ns string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", c.kubeconfig, "-n", ns, "port-forward"}, args...)...)
 	stdout, _ := cmd.StdoutPipe()

@@ -93,7 +93,7 @@ var (
 // testCluster returns the shared cluster (starting it on first use). tunnel
 // selects the variant whose node declares ExtendWebSocketsToKubelet, so the API
 // server tunnels WebSocket port-forwards instead of translating them to SPDY.
-func testCluster(t *testing.T, tunnel bool) *cluster {
+func testCluster(t testing.TB, tunnel bool) *cluster {
 	t.Helper()
 	testenv.LookPath(t, "kubectl", "install kubectl (the Cloud SDK ships it)")
 	testenv.LookPath(t, "etcd", "apt-get install etcd-server")

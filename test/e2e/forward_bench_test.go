@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/devmtls/devmtls/internal/testenv"
+)
+
+// BenchmarkForward compares, side by side in one run and through the same API
+// server and the same mTLS echo pod:
+//
+//   - devmtls: devmtls forward, TLS on both sides (dev keypair locally,
+//     cluster keypair to the pod);
+//   - kubectl: plain kubectl port-forward, the client doing mTLS end to end
+//     with the cluster keypair (what a user could do if they held it);
+//   - stunnel: kubectl port-forward chained with an stunnel client doing the
+//     mTLS, the client speaking plain TCP to stunnel.
+//
+// It reports echo throughput (MB/s, one direction) over one connection and the
+// latency of a new connection (connect, handshakes, one byte echoed), and the
+// ratios devmtls/kubectl and devmtls/stunnel (above 1 means devmtls is faster).
+func BenchmarkForward(b *testing.B) {
+	stunnel := testenv.LookPath(b, "stunnel4", "apt-get install stunnel4")
+	s := newShop(b, false)
+	s.c.deployMTLS(b, s.ns, "echo", 1, "echo")
+	f := s.forward(b, 2, "svc/echo", ":443")
+	kaddr := s.c.kubectlPortForward(b, s.ns, "svc/echo", ":443")
+	saddr := startStunnel(b, stunnel, kaddr, s)
+
+	peers := []struct {
+		name string
+		dial func() (net.Conn, error)
+	}{
+		{"devmtls", func() (net.Conn, error) { return tls.Dial("tcp", f.ipv4(b, 0), s.devClient()) }},
+		{"kubectl", func() (net.Conn, error) {
+			return tls.Dial("tcp", kaddr, s.cluster.ClientConfig(s.cluster.Top, "localhost"))
+		}},
+		{"stunnel", func() (net.Conn, error) { return net.Dial("tcp", saddr) }},
+	}
+	const size = 64 << 20
+	const latencyConns = 20
+	bytes := map[string]float64{}
+	busy := map[string]time.Duration{}
+	latency := map[string]time.Duration{}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		for _, p := range peers {
+			conn, err := p.dial()
+			if err != nil {
+				b.Fatalf("%s: %v", p.name, err)
+			}
+			start := time.Now()
+			if err := echoTransfer(conn, size, uint64(i)); err != nil {
+				b.Fatalf("%s: %v", p.name, err)
+			}
+			busy[p.name] += time.Since(start)
+			bytes[p.name] += size
+			conn.Close()
+
+			start = time.Now()
+			for range latencyConns {
+				conn, err := p.dial()
+				if err != nil {
+					b.Fatalf("%s: %v", p.name, err)
+				}
+				if err := echoTransfer(conn, 1, 0); err != nil {
+					b.Fatalf("%s: %v", p.name, err)
+				}
+				conn.Close()
+			}
+			latency[p.name] += time.Since(start) / latencyConns
+		}
+	}
+	n := float64(b.N)
+	mbps := func(p string) float64 { return bytes[p] / busy[p].Seconds() / 1e6 }
+	for _, p := range peers {
+		b.ReportMetric(mbps(p.name), p.name+"-MB/s")
+		b.ReportMetric(float64(latency[p.name].Microseconds())/n/1000, p.name+"-conn-ms")
+	}
+	b.ReportMetric(mbps("devmtls")/mbps("kubectl"), "throughput-x-kubectl")
+	b.ReportMetric(mbps("devmtls")/mbps("stunnel"), "throughput-x-stunnel")
+	b.ReportMetric(float64(latency["kubectl"])/float64(latency["devmtls"]), "latency-x-kubectl")
+	b.ReportMetric(float64(latency["stunnel"])/float64(latency["devmtls"]), "latency-x-stunnel")
+}
+
+// startStunnel runs an stunnel client: plain TCP in, mTLS with the cluster
+// keypair out to addr.
+func startStunnel(b testing.TB, bin, addr string, s *shop) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	local := ln.Addr().String()
+	ln.Close()
+	cfg := fmt.Sprintf(`foreground = yes
+pid =
+[echo]
+client = yes
+accept = %s
+connect = %s
+cert = %s
+key = %s
+CAfile = %s
+verifyPeer = yes
+`, local, addr, s.cluster.Top.Paths.Cert, s.cluster.Top.Paths.Key, s.cluster.Top.Paths.Cert)
+	path := filepath.Join(b.TempDir(), "stunnel.conf")
+	os.WriteFile(path, []byte(cfg), 0o600)
+	cmd := exec.Command(bin, path)
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for range 100 {
+		if c, err := net.Dial("tcp", local); err == nil {
+			c.Close()
+			return local
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatal("stunnel did not start")
+	return ""
+}
