@@ -117,7 +117,7 @@ func jsonString(s string) []byte {
 }
 
 // QuotePOSIX quotes s for sh, bash, zsh, dash and ksh: single quotes, in which
-// nothing is special, with each ' written as '\'' (close, escaped quote, reopen).
+// nothing is special, with each ' written as '\” (close, escaped quote, reopen).
 func QuotePOSIX(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
