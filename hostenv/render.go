@@ -117,7 +117,10 @@ func jsonString(s string) []byte {
 }
 
 // QuotePOSIX quotes s for sh, bash, zsh, dash and ksh: single quotes, in which
-// nothing is special, with each ' written as '\” (close, escaped quote, reopen).
+// nothing is special; a single quote inside closes the quotes, adds an escaped
+// quote and reopens them:
+//
+//	it's  ->  'it'\''s'
 func QuotePOSIX(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
