@@ -80,7 +80,7 @@ func placeAppended(s items, n int, indent, unit string) {
 		*newAfter = nil
 		return
 	}
-	trailingComma := *s.after(n-1) != nil
+	trailingComma := *s.after(n - 1) != nil
 	prevBefore := *s.before(n - 1)
 	if nl := bytes.LastIndexByte(prevBefore, '\n'); nl < 0 {
 		// A container written on one line stays on one line.
@@ -120,7 +120,7 @@ func removeItem(s items, i int) {
 		carried = concat(carried, a)
 	}
 	last := i == s.n-1
-	trailingComma := *s.after(s.n-1) != nil
+	trailingComma := *s.after(s.n - 1) != nil
 	switch {
 	case !last:
 		if carried != nil {
