@@ -50,6 +50,9 @@ ide), and on kubectl-style port-forwards that speak mTLS to a test cluster
 	root.AddCommand(
 		newVersionCmd(g),
 		newCertsCmd(g),
+		newEnvCmd(g),
+		newExecCmd(g),
+		newIDECmd(g),
 	)
 	return root
 }

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// devmtlsBin is the real binary, built once for the tests that need a separate
+// process (exec's signal handling and exit codes, shells running
+// `eval "$(devmtls env)"`).
+var devmtlsBin string
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "terminal-signals" {
+		// Re-executed by TestDeliveredByTerminal inside a pseudo-terminal.
+		fmt.Printf("INT=%v QUIT=%v TERM=%v HUP=%v\n", deliveredByTerminal(syscall.SIGINT), deliveredByTerminal(syscall.SIGQUIT),
+			deliveredByTerminal(syscall.SIGTERM), deliveredByTerminal(syscall.SIGHUP))
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "devmtls-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	devmtlsBin = filepath.Join(dir, "devmtls")
+	build := exec.Command("go", "build", "-o", devmtlsBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "build devmtls: %v\n", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// helperEnv makes the test binary act as a helper process instead of running
+// the tests.
+const helperEnv = "DEVMTLS_TEST_HELPER"
+
+// runCLI drives the real CLI in-process.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	code = report(err, &errb)
+	return out.String(), errb.String(), code
+}
+
+// runBin runs the built binary with env added to the test's environment.
+func runBin(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(devmtlsBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("run devmtls %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errb.String(), code
+}
