@@ -35,6 +35,13 @@ func (f *hostFlags) add(cmd *cobra.Command) {
 // The variable names are the defaults here. Per-service names from a Compose
 // project's x-devmtls settings replace the one line that sets names.
 func hostInput(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Input, error) {
+	if f.service != "" {
+		// The name also ends up in IDE file names; refuse anything that is
+		// not a Compose service name before it gets near a path.
+		if err := certs.ValidateServiceName(f.service); err != nil {
+			return hostenv.Input{}, usageErrorf("--service: %v", err)
+		}
+	}
 	dir, err := g.envDir()
 	if err != nil {
 		return hostenv.Input{}, err

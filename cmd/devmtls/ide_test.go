@@ -182,6 +182,7 @@ func TestIDEErrors(t *testing.T) {
 		{[]string{"ide", "vscode", "--lang", "rust", "--project-directory", empty}, exitUsage, `--lang: unknown language "rust"`},
 		{[]string{"ide", "vscode", "--project-directory", filepath.Join(empty, "nope")}, exitUsage, "is not a directory"},
 		{[]string{"ide", "vscode", "--project-directory", empty}, exitError, "found no Go, Python or Node.js project"},
+		{[]string{"ide", "jetbrains", "--lang", "go", "--project-directory", empty, "--service", "../../evil"}, exitUsage, `--service: invalid service name "../../evil"`},
 	} {
 		_, stderr, code := runCLI(t, append([]string{"--dir", envDir}, c.args...)...)
 		if code != c.code || !strings.Contains(stderr, c.msg) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
