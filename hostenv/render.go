@@ -174,8 +174,8 @@ func dotenvBare(r rune) bool {
 // it only holds safe characters, else in single quotes (literal in Compose,
 // Node.js, python-dotenv and sh), else in double quotes when it has a single
 // quote but no character double quotes would transform. Anything else (a line
-// break, a single quote together with ", $, \ or a backtick, a trailing \) has
-// no portable spelling and is rejected.
+// break, "${", a single quote together with ", $, \ or a backtick, a trailing
+// \) has no portable spelling and is rejected.
 func QuoteDotenv(s string) (string, error) {
 	bare := s != ""
 	for _, r := range s {
@@ -189,6 +189,10 @@ func QuoteDotenv(s string) (string, error) {
 		return s, nil
 	case strings.ContainsAny(s, "\r\n"):
 		return "", fmt.Errorf("the value %q holds a line break, which dotenv files cannot carry portably", s)
+	case strings.Contains(s, "${"):
+		// python-dotenv expands ${VAR} even inside single quotes and has no
+		// escape for it.
+		return "", fmt.Errorf("the value %q holds ${, which python-dotenv expands however it is quoted; use --format json", s)
 	case !strings.Contains(s, "'") && !strings.HasSuffix(s, `\`):
 		// python-dotenv treats \' inside single quotes as an escape; a value
 		// ending in a backslash would swallow the closing quote there.

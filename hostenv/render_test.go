@@ -166,9 +166,10 @@ func TestShellsEvalRealShells(t *testing.T) {
 // TestDotenvRealReaders reads the dotenv output back with Node.js --env-file and
 // with a POSIX shell sourcing it under `set -a`, the two readers on this machine.
 func TestDotenvRealReaders(t *testing.T) {
-	// Line breaks, a trailing backslash and quotes mixed with $ or \ are
-	// refused in dotenv (TestDotenvQuoting).
-	vars := nastyVars("NEWLINE", "FISHESC", "BACKSLASH")
+	// Line breaks, "${", a trailing backslash and quotes mixed with $ or \
+	// are refused in dotenv (TestDotenvQuoting).
+	vars := nastyVars("NEWLINE", "FISHESC", "BACKSLASH", "DOLLAR")
+	vars = append(vars, Var{Name: "T_PLAIN_DOLLAR", Value: "/tmp/$HOME/$(touch pwned-dollar)"})
 	dir := t.TempDir()
 	file := filepath.Join(dir, "mtls.env")
 	out := render(t, FormatDotenv, vars)
@@ -177,8 +178,21 @@ func TestDotenvRealReaders(t *testing.T) {
 	}
 	t.Run("node --env-file", func(t *testing.T) {
 		testenv.LookPath(t, "node", "apt-get install nodejs")
+		if exec.Command("node", "--env-file="+file, "-e", "0").Run() != nil {
+			testenv.Missing(t, "Node.js 20.6 or newer (for --env-file)", "install nodejs from NodeSource")
+		}
 		checkEnv(t, "node", envOf(t, dir, "node", "--env-file="+file, "-e",
 			`for (const [k, v] of Object.entries(process.env)) process.stdout.write(k + "=" + v + "\0")`), vars, dir)
+	})
+	t.Run("python-dotenv", func(t *testing.T) {
+		testenv.LookPath(t, "python3", "apt-get install python3")
+		if exec.Command("python3", "-c", "import dotenv").Run() != nil {
+			testenv.Missing(t, "python-dotenv", "apt-get install python3-dotenv")
+		}
+		checkEnv(t, "python-dotenv", envOf(t, dir, "python3", "-c",
+			`import sys, dotenv
+for k, v in dotenv.dotenv_values(sys.argv[1]).items():
+    sys.stdout.write(k + "=" + v + "\0")`, file), vars, dir)
 	})
 	t.Run("sh set -a", func(t *testing.T) {
 		checkEnv(t, "sh", envOf(t, dir, "sh", "-c", `set -a; . "$1"; exec env -0`, "sh", file), vars, dir)
@@ -198,7 +212,7 @@ func TestDotenvQuoting(t *testing.T) {
 			t.Errorf("QuoteDotenv(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"a\nb", `it's "$x"`, `it's\`, "a\rb", "it's `x`"} {
+	for _, in := range []string{"a\nb", `it's "$x"`, `it's\`, "a\rb", "it's `x`", "/tmp/${USER}/x"} {
 		if got, err := QuoteDotenv(in); err == nil {
 			t.Errorf("QuoteDotenv(%q) = %q, want an error", in, got)
 		}
