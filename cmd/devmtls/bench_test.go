@@ -21,7 +21,7 @@ func BenchmarkCertsVsOpenSSL(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		dir := b.TempDir()
 		start := time.Now()
-		if out, err := exec.Command(binary, "--dir", filepath.Join(dir, "env"), "certs").CombinedOutput(); err != nil {
+		if out, err := exec.Command(devmtlsBin, "--dir", filepath.Join(dir, "env"), "certs").CombinedOutput(); err != nil {
 			b.Fatalf("devmtls certs: %v\n%s", err, out)
 		}
 		ours += time.Since(start)

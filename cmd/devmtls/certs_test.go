@@ -19,8 +19,8 @@ func TestVersion(t *testing.T) {
 	if !strings.Contains(out, "devmtls ") || !strings.Contains(out, "go1.") {
 		t.Fatalf("version output: %q", out)
 	}
-	// The Makefile's -ldflags reach the binary.
-	got, err := exec.Command(binary, "version", "--json").Output()
+	// The Makefile's -ldflags reach the devmtlsBin.
+	got, err := exec.Command(devmtlsBin, "version", "--json").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestConcurrentProcessesEndWithOnePair(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				var out bytes.Buffer
-				cmd := exec.Command(binary, append([]string{"--dir", dir}, args...)...)
+				cmd := exec.Command(devmtlsBin, append([]string{"--dir", dir}, args...)...)
 				cmd.Stdout, cmd.Stderr = &out, &out
 				errs[i] = cmd.Run()
 				outs[i] = out.String()

@@ -3,28 +3,43 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
-// binary is the devmtls executable built once for tests that need real
-// processes (concurrency, signals, exit codes, benchmarks).
-var binary string
+// devmtlsBin is the real binary, built once for tests that need a separate
+// process (concurrency, exec's signal handling and exit codes, shells running
+// `eval "$(devmtls env)"`, benchmarks).
+var devmtlsBin string
+
+// helperEnv makes the test binary act as a helper process instead of running
+// the tests.
+const helperEnv = "DEVMTLS_TEST_HELPER"
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "devmtls-test-bin-")
+	if os.Getenv(helperEnv) == "terminal-signals" {
+		// Re-executed by TestDeliveredByTerminal inside a pseudo-terminal.
+		fmt.Printf("INT=%v QUIT=%v TERM=%v HUP=%v\n", deliveredByTerminal(syscall.SIGINT), deliveredByTerminal(syscall.SIGQUIT),
+			deliveredByTerminal(syscall.SIGTERM), deliveredByTerminal(syscall.SIGHUP))
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "devmtls-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	binary = filepath.Join(dir, "devmtls")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test -X main.commit=abc123", "-o", binary, ".")
-	build.Stderr = os.Stderr
+	devmtlsBin = filepath.Join(dir, "devmtls")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test -X main.commit=abc123", "-o", devmtlsBin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building devmtls for the tests:", err)
+		fmt.Fprintf(os.Stderr, "build devmtls: %v\n", err)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -34,11 +49,11 @@ func TestMain(m *testing.M) {
 
 // cli runs the real command in-process and returns stdout, stderr and the exit
 // code main would use.
-func cli(t *testing.T, args ...string) (string, string, int) {
+func cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	err := run(context.Background(), args, &out, &errb)
-	code := report(err, &errb)
+	code = report(err, &errb)
 	return out.String(), errb.String(), code
 }
 
@@ -50,4 +65,22 @@ func mustCLI(t *testing.T, args ...string) string {
 		t.Fatalf("devmtls %v: exit %d\n%s%s", args, code, out, errOut)
 	}
 	return out
+}
+
+// runBin runs the built binary with env added to the test's environment.
+func runBin(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(devmtlsBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("run devmtls %s: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errb.String(), code
 }

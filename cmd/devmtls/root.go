@@ -51,6 +51,9 @@ ide), and on kubectl-style port-forwards that speak mTLS to a test cluster
 		newVersionCmd(g),
 		newCertsCmd(g),
 		newForwardCmd(g),
+		newEnvCmd(g),
+		newExecCmd(g),
+		newIDECmd(g),
 	)
 	return root
 }

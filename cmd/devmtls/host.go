@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/hostenv"
+	"github.com/spf13/cobra"
+)
+
+// hostFlags are the flags env, exec and ide share: whose identity, and which
+// variables beyond the credential paths.
+type hostFlags struct {
+	service      string
+	runtimeTrust bool
+	postgres     bool
+}
+
+// runtimeTrustHelp is shared by the three commands so the warning about
+// replaced system roots reads the same everywhere.
+const runtimeTrustHelp = `also set NODE_EXTRA_CA_CERTS (adds the dev CA to Node.js's roots) and SSL_CERT_FILE, REQUESTS_CA_BUNDLE and GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, which REPLACE the system roots for OpenSSL, Go, Python requests and gRPC: that process then trusts only the dev CA and cannot reach public HTTPS hosts`
+
+func (f *hostFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.service, "service", "", "use this Compose service's identity (its own leaf in ca mode; the shared keypair in shared mode); default: the host identity")
+	fl.BoolVar(&f.runtimeTrust, "runtime-trust", false, runtimeTrustHelp)
+	fl.BoolVar(&f.postgres, "postgres", false, "also set libpq's PGSSLCERT, PGSSLKEY, PGSSLROOTCERT and PGSSLMODE=verify-full (psql, psycopg, pgx, node-postgres)")
+}
+
+// hostInput ensures the environment's credentials (creating them on first use,
+// renewing them when due; no Docker or compose file needed) and returns what
+// the variables are built from.
+//
+// The variable names are the defaults here. Per-service names from a Compose
+// project's x-devmtls settings replace the one line that sets names.
+func hostInput(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Input, error) {
+	if f.service != "" {
+		// The name also ends up in IDE file names; refuse anything that is
+		// not a Compose service name before it gets near a path.
+		if err := certs.ValidateServiceName(f.service); err != nil {
+			return hostenv.Input{}, usageErrorf("--service: %v", err)
+		}
+	}
+	dir, err := g.envDir()
+	if err != nil {
+		return hostenv.Input{}, err
+	}
+	res, err := (&certs.Store{Dir: dir}).Ensure(ctx, certs.Request{})
+	if err != nil {
+		return hostenv.Input{}, err
+	}
+	switch res.Action {
+	case certs.Created:
+		fmt.Fprintf(g.stderr, "devmtls: created dev credentials in %s\n", res.Credentials.Dir)
+	case certs.Renewed:
+		fmt.Fprintf(g.stderr, "devmtls: renewed dev credentials in %s (%s)\n", res.Credentials.Dir, res.Reason)
+	}
+	id, err := res.Credentials.Service(f.service)
+	if err != nil {
+		return hostenv.Input{}, usageErrorf("--service: %v", err)
+	}
+	names := hostenv.DefaultNames()
+	return hostenv.Input{Files: id.Paths, Names: names, Postgres: f.postgres, RuntimeTrust: f.runtimeTrust}, nil
+}
+
+// hostVars is hostInput followed by hostenv.Build.
+func hostVars(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Input, []hostenv.Var, error) {
+	in, err := hostInput(ctx, g, f)
+	if err != nil {
+		return in, nil, err
+	}
+	vars, err := hostenv.Build(in)
+	return in, vars, err
+}
