@@ -105,7 +105,8 @@ func (f *Forwarder) bridge(ctx context.Context, t *target, s *session, local net
 		}
 	}()
 	defer s.conn.RemoveStreams(data, errStream)
-	stream := &streamConn{Stream: data}
+	// The pod's identity is the TLS session cache key (ServerName is often empty).
+	stream := &streamConn{Stream: data, remote: streamAddr(s.pod.Namespace + "/" + s.pod.Name + ":" + string(s.pod.UID))}
 
 	if f.opts.Protocol == ProtocolPostgres {
 		if err := requestPostgresTLS(stream); err != nil {
@@ -218,15 +219,16 @@ func (f *Forwarder) forwardCancel(ctx context.Context, t *target, p PortSpec, pa
 // no deadlines; the handshake is bounded by HandshakeContext instead.
 type streamConn struct {
 	httpstream.Stream
+	remote streamAddr
 }
 
-func (streamConn) LocalAddr() net.Addr                { return streamAddr{} }
-func (streamConn) RemoteAddr() net.Addr               { return streamAddr{} }
+func (streamConn) LocalAddr() net.Addr                { return streamAddr("devmtls") }
+func (c streamConn) RemoteAddr() net.Addr             { return c.remote }
 func (streamConn) SetDeadline(t time.Time) error      { return nil }
 func (streamConn) SetReadDeadline(t time.Time) error  { return nil }
 func (streamConn) SetWriteDeadline(t time.Time) error { return nil }
 
-type streamAddr struct{}
+type streamAddr string
 
-func (streamAddr) Network() string { return "portforward" }
-func (streamAddr) String() string  { return "pod" }
+func (streamAddr) Network() string  { return "portforward" }
+func (a streamAddr) String() string { return string(a) }

@@ -760,26 +760,44 @@ func (s *session) closeConn() {
 	})
 }
 
-// open creates the error and data stream pair for one local connection.
+// open creates the error and data stream pair for one local connection. The
+// kubelet pairs them by request ID in whatever order they arrive, and each
+// creation waits for the kubelet's reply, so both are created at once: one
+// round trip through the API server instead of two.
 func (s *session) open(p PortSpec) (httpstream.Stream, httpstream.Stream, error) {
 	port := s.ports[p.Remote]
-	id := s.requestID.Add(1)
-	h := http.Header{}
-	h.Set(corev1.StreamType, corev1.StreamTypeError)
-	h.Set(corev1.PortHeader, strconv.Itoa(int(port)))
-	h.Set(corev1.PortForwardRequestIDHeader, strconv.FormatInt(id, 10))
-	errStream, err := s.conn.CreateStream(h)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open the error stream to pod %s: %w", s.pod.Name, err)
+	id := strconv.FormatInt(s.requestID.Add(1), 10)
+	header := func(kind string) http.Header {
+		h := http.Header{}
+		h.Set(corev1.StreamType, kind)
+		h.Set(corev1.PortHeader, strconv.Itoa(int(port)))
+		h.Set(corev1.PortForwardRequestIDHeader, id)
+		return h
+	}
+	type created struct {
+		stream httpstream.Stream
+		err    error
+	}
+	errc := make(chan created, 1)
+	go func() {
+		st, err := s.conn.CreateStream(header(corev1.StreamTypeError))
+		errc <- created{st, err}
+	}()
+	data, dataErr := s.conn.CreateStream(header(corev1.StreamTypeData))
+	e := <-errc
+	if e.err != nil || dataErr != nil {
+		for _, st := range []httpstream.Stream{e.stream, data} {
+			if st != nil {
+				st.Reset()
+				s.conn.RemoveStreams(st)
+			}
+		}
+		if e.err != nil {
+			return nil, nil, fmt.Errorf("open the error stream to pod %s: %w", s.pod.Name, e.err)
+		}
+		return nil, nil, fmt.Errorf("open the data stream to pod %s: %w", s.pod.Name, dataErr)
 	}
 	// Nothing is ever written to the error stream.
-	errStream.Close()
-	h.Set(corev1.StreamType, corev1.StreamTypeData)
-	data, err := s.conn.CreateStream(h)
-	if err != nil {
-		errStream.Reset()
-		s.conn.RemoveStreams(errStream)
-		return nil, nil, fmt.Errorf("open the data stream to pod %s: %w", s.pod.Name, err)
-	}
-	return data, errStream, nil
+	e.stream.Close()
+	return data, e.stream, nil
 }

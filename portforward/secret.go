@@ -41,6 +41,9 @@ type ClusterCredentials struct {
 	Roots  *x509.CertPool
 	Pinned bool
 	pinned *x509.Certificate
+	// sessions lets connections to the same pods resume TLS sessions, which
+	// skips the signatures and certificate checks of a full handshake.
+	sessions tls.ClientSessionCache
 }
 
 // CredentialsFromSecret reads a keypair from a Secret, detecting the key names.
@@ -79,7 +82,7 @@ func CredentialsFromSecret(s *corev1.Secret) (*ClusterCredentials, error) {
 	if _, _, err := certs.ParseKeyPairPEM(append(slices.Clone(keyPEM), certPEM...)); err != nil {
 		return nil, fmt.Errorf("secret %s: %v", src, err)
 	}
-	cc := &ClusterCredentials{Source: src, Roots: x509.NewCertPool()}
+	cc := &ClusterCredentials{Source: src, Roots: x509.NewCertPool(), sessions: tls.NewLRUClientSessionCache(256)}
 	for _, c := range chain {
 		cc.Certificate.Certificate = append(cc.Certificate.Certificate, c.Raw)
 	}
@@ -121,6 +124,8 @@ func (cc *ClusterCredentials) ClientConfig(serverName string) *tls.Config {
 		Certificates: []tls.Certificate{cc.Certificate},
 		RootCAs:      cc.Roots,
 		ServerName:   serverName,
+		// VerifyConnection also runs on resumed sessions, so pinning holds.
+		ClientSessionCache: cc.sessions,
 	}
 	if serverName != "" {
 		return cfg

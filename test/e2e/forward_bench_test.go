@@ -30,7 +30,7 @@ func BenchmarkForward(b *testing.B) {
 	stunnel := testenv.LookPath(b, "stunnel4", "apt-get install stunnel4")
 	s := newShop(b, false)
 	s.c.deployMTLS(b, s.ns, "echo", 1, "echo")
-	f := s.forward(b, 2, "svc/echo", ":443")
+	f := s.forward(b, 2, "--transport", benchTransport(), "svc/echo", ":443")
 	kaddr := s.c.kubectlPortForward(b, s.ns, "svc/echo", ":443")
 	saddr := startStunnel(b, stunnel, kaddr, s)
 
@@ -127,4 +127,13 @@ verifyPeer = yes
 	}
 	b.Fatal("stunnel did not start")
 	return ""
+}
+
+// benchTransport lets a run compare API server transports
+// (DEVMTLS_BENCH_TRANSPORT=spdy|websocket|auto; default auto, like kubectl).
+func benchTransport() string {
+	if t := os.Getenv("DEVMTLS_BENCH_TRANSPORT"); t != "" {
+		return t
+	}
+	return "auto"
 }
