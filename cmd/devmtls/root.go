@@ -50,6 +50,10 @@ ide), and on kubectl-style port-forwards that speak mTLS to a test cluster
 	root.AddCommand(
 		newVersionCmd(g),
 		newCertsCmd(g),
+		newUpCmd(g),
+		newDownCmd(g),
+		newComposeCmd(g),
+		newStatusCmd(g),
 	)
 	return root
 }
