@@ -75,7 +75,7 @@ func (o *composeRunOptions) Run(ctx context.Context) error {
 			_, err := o.g.stdout.Write(plan.Overlay)
 			return err
 		}
-		overlay = plan.OverlayPath()
+		overlay = overlayFor(plan)
 	} else {
 		overlay = o.existingOverlay(ctx)
 	}
@@ -149,6 +149,16 @@ func (o *composeRunOptions) existingOverlay(ctx context.Context) string {
 	}
 	if _, err := plan.WriteOverlay(); err != nil {
 		fmt.Fprintf(o.g.stderr, "devmtls: warning: running compose without the devmtls overlay: %v\n", err)
+		return ""
+	}
+	return overlayFor(plan)
+}
+
+// overlayFor is the overlay to pass to compose: none when no service gets
+// credentials, since docker-compose v1 reads a file whose services: is empty
+// as the legacy version 1 format and refuses to merge it.
+func overlayFor(plan *compose.Plan) string {
+	if len(plan.Services) == 0 {
 		return ""
 	}
 	return plan.OverlayPath()
