@@ -86,7 +86,7 @@ func (o Owner) String() string { return strconv.Itoa(o.UID) + ":" + strconv.Itoa
 // x-devmtls defaults overridden by the service's own x-devmtls.
 type Settings struct {
 	// MountPath is the directory in the container holding the default files.
-	MountPath string `json:"mount_path"`
+	MountPath string    `json:"mount_path"`
 	Files     FileNames `json:"files"`
 	Env       EnvNames  `json:"env"`
 	// Formats are the layouts besides the default files (pem and haproxy are
