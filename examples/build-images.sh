@@ -45,6 +45,8 @@ cat >"$work/haproxy/Dockerfile" <<'DOCKERFILE'
 FROM scratch
 COPY rootfs/ /
 USER 99:99
+# HAProxy's graceful stop, as in the official image (it ignores SIGTERM as PID 1).
+STOPSIGNAL SIGUSR1
 ENTRYPOINT ["/usr/sbin/haproxy"]
 CMD ["-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]
 DOCKERFILE
