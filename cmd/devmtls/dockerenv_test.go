@@ -263,7 +263,7 @@ func docker(t *testing.T, args ...string) (string, error) {
 }
 
 // freePorts returns n loopback ports free at the time of the call.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var ls []io.Closer
@@ -282,7 +282,7 @@ func freePorts(t *testing.T, n int) []int {
 }
 
 // copyTree copies the example project (without any .devmtls) into dst.
-func copyTree(t *testing.T, src, dst string) {
+func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
