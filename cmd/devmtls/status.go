@@ -110,7 +110,8 @@ func (o *statusOptions) Run(cmd *cobra.Command) error {
 		out.Docker.Error = dockerErr.Error()
 	} else {
 		defer docker.Close()
-		out.Docker = statusDocker{Reachable: true, Host: docker.Host, APIVersion: docker.APIVersion, ServerVersion: docker.ServerVersion}
+		out.Docker = statusDocker{Reachable: true, Host: docker.Host, APIVersion: docker.APIVersion}
+		out.Docker.ServerVersion, _ = docker.ServerVersion(ctx) // optional detail
 		if env.project != nil {
 			var plan *compose.Plan
 			if creds != nil {
