@@ -131,7 +131,10 @@ func (o *statusOptions) Run(cmd *cobra.Command) error {
 		printStatus(o.g.stdout, out)
 	}
 	if dockerErr != nil {
-		return dockerErr
+		if o.json {
+			return dockerErr
+		}
+		return &codedError{code: exitError} // the report already says why
 	}
 	return nil
 }
