@@ -13,6 +13,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/consts"
 	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -215,12 +216,26 @@ func Load(ctx context.Context, opts LoadOptions) (*Project, error) {
 		cli.WithDefaultProfiles(opts.Profiles...),
 		cli.WithName(opts.ProjectName),
 	)
-	o, err := cli.NewProjectOptions(files, po...)
-	if err != nil {
-		return nil, err
+	// Compiling compose's JSON schema costs ~30 ms per run, and the compose
+	// child validates the files again anyway; so the first load skips the
+	// schema, and only a project that fails to load is loaded again with it,
+	// for compose's own clear message.
+	load := func(validate bool) (*types.Project, error) {
+		fns := slices.Clone(po)
+		if !validate {
+			fns = append(fns, cli.WithLoadOptions(loader.WithSkipValidation))
+		}
+		o, err := cli.NewProjectOptions(files, fns...)
+		if err != nil {
+			return nil, err
+		}
+		return o.LoadProject(ctx)
 	}
-	tp, err := o.LoadProject(ctx)
+	tp, err := load(false)
 	if err != nil {
+		if _, verr := load(true); verr != nil {
+			err = verr
+		}
 		return nil, err
 	}
 	p := &Project{Name: tp.Name, Dir: tp.WorkingDir, Files: slices.Clone(tp.ComposeFiles), Profiles: slices.Clone(opts.Profiles), EnvFiles: envFiles}

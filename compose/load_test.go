@@ -143,3 +143,12 @@ func TestProjectDirectoryAndInclude(t *testing.T) {
 		t.Errorf("dir %s services %v", p.Dir, p.ServiceNames())
 	}
 }
+
+// A file compose would reject gets compose-go's own schema message.
+func TestInvalidComposeFileGetsComposeMessage(t *testing.T) {
+	dir := writeProject(t, map[string]string{"compose.yaml": "services:\n  api:\n    image: x\n    ports: {a: b}\n"})
+	_, err := load(t, dir, LoadOptions{})
+	if err == nil || err.Error() != "validating "+filepath.Join(dir, "compose.yaml")+": services.api.ports must be a array" {
+		t.Errorf("error %q", err)
+	}
+}
