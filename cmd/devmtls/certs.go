@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -73,8 +74,8 @@ type certsOptions struct {
 	flags  specFlags
 	rotate bool
 
-	store *certs.Store
-	req   certs.Request
+	env *environment
+	req certs.Request
 }
 
 func newCertsCmd(g *globalOptions) *cobra.Command {
@@ -123,23 +124,16 @@ pick the new files up on the next devmtls up.`,
 }
 
 func (o *certsOptions) Complete(cmd *cobra.Command) error {
-	dir, err := o.g.envDir()
-	if err != nil {
+	var err error
+	if o.env, err = o.g.credentialsEnvironment(cmd.Context()); err != nil {
 		return err
 	}
-	o.store = &certs.Store{Dir: dir}
 	o.req, err = o.flags.request(cmd)
 	return err
 }
 
 func (o *certsOptions) Run(cmd *cobra.Command) error {
-	var res *certs.Result
-	var err error
-	if o.rotate {
-		res, err = o.store.Rotate(cmd.Context(), o.req)
-	} else {
-		res, err = o.store.Ensure(cmd.Context(), o.req)
-	}
+	res, err := o.env.ensureCredentials(cmd.Context(), o.req, o.rotate)
 	if err != nil {
 		return err
 	}
@@ -283,7 +277,7 @@ type certsExportOptions struct {
 	passwordFile string
 
 	parsed certs.Format
-	dir    string
+	env    *environment
 }
 
 func newCertsExportCmd(g *globalOptions) *cobra.Command {
@@ -305,7 +299,7 @@ are never overwritten.`,
   devmtls certs export --format pkcs12 --password-file secret.txt --out ./java`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if err := o.Complete(); err != nil {
+			if err := o.Complete(c.Context()); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -322,10 +316,9 @@ are never overwritten.`,
 	return cmd
 }
 
-func (o *certsExportOptions) Complete() error {
+func (o *certsExportOptions) Complete(ctx context.Context) error {
 	var err error
-	o.dir, err = o.g.envDir()
-	if err != nil {
+	if o.env, err = o.g.credentialsEnvironment(ctx); err != nil {
 		return err
 	}
 	if o.passwordFile != "" {
@@ -357,7 +350,7 @@ func (o *certsExportOptions) Validate() error {
 }
 
 func (o *certsExportOptions) Run(cmd *cobra.Command) error {
-	res, err := (&certs.Store{Dir: o.dir}).Ensure(cmd.Context(), certs.Request{})
+	res, err := o.env.ensureCredentials(cmd.Context(), certs.Request{}, false)
 	if err != nil {
 		return err
 	}

@@ -68,5 +68,3 @@ func exitCodeOf(err error) (int, string) {
 	}
 	return exitError, err.Error()
 }
-
-var _ = passExitCode // used by the compose pass-through commands

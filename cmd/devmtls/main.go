@@ -11,9 +11,15 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/sirupsen/logrus"
 )
 
 func main() {
+	// compose-go logs its warnings (an obsolete version:, several compose
+	// files found) through logrus; the compose child devmtls runs reports its
+	// own, so devmtls keeps quiet instead of printing them twice.
+	logrus.SetLevel(logrus.ErrorLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	stopProfile := startProfile(os.Getenv("DEVMTLS_CPUPROFILE"))
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -54,6 +54,10 @@ ide), and on kubectl-style port-forwards that speak mTLS to a test cluster
 		newEnvCmd(g),
 		newExecCmd(g),
 		newIDECmd(g),
+		newUpCmd(g),
+		newDownCmd(g),
+		newComposeCmd(g),
+		newStatusCmd(g),
 	)
 	return root
 }

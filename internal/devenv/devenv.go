@@ -62,14 +62,22 @@ func FindProjectDir(cwd string, env Lookup) (dir string, ok bool) {
 // $DEVMTLS_DIR, else .devmtls in the Compose project directory, else .devmtls
 // in cwd. The result is absolute.
 func ResolveDir(flagDir, cwd string, env Lookup) string {
+	projectDir, _ := FindProjectDir(cwd, env)
+	return ResolveDirForProject(flagDir, cwd, env, projectDir)
+}
+
+// ResolveDirForProject is ResolveDir for a command that already knows its
+// Compose project directory (from -f, --project-directory or the loaded
+// project); projectDir "" means there is no project.
+func ResolveDirForProject(flagDir, cwd string, env Lookup, projectDir string) string {
 	dir := flagDir
 	if dir == "" {
 		dir, _ = env(EnvDir)
 	}
 	if dir == "" {
 		base := cwd
-		if p, ok := FindProjectDir(cwd, env); ok {
-			base = p
+		if projectDir != "" {
+			base = projectDir
 		}
 		dir = filepath.Join(base, DirName)
 	}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/compose"
+	"github.com/spf13/cobra"
+)
+
+// composeRunOptions backs every command that runs compose with the user's
+// files plus the overlay: up, down and the compose pass-through.
+type composeRunOptions struct {
+	g    *globalOptions
+	args composeArgs
+	// sub is the compose subcommand; rest are its arguments.
+	sub  string
+	rest []string
+	// prepare: ensure the credentials and bring the copies up to date (the
+	// commands that create or start containers). Otherwise the overlay is
+	// rendered from the credentials already on disk, if any, and nothing
+	// else is touched: `down` must never create or renew credentials.
+	prepare bool
+	// printOverlay prints the overlay instead of running compose.
+	printOverlay bool
+
+	env     *environment
+	runtime *compose.Runtime
+}
+
+// composeSubcommandsThatStart are the compose subcommands that create or
+// (re)start containers, which need current credentials and copies.
+var composeSubcommandsThatStart = []string{"up", "create", "run", "start", "restart"}
+
+// composeSubcommandsWithoutDaemon never talk to the Docker daemon.
+var composeSubcommandsWithoutDaemon = []string{"config", "convert", "version", "help"}
+
+func (o *composeRunOptions) Complete(ctx context.Context) error {
+	var err error
+	o.env, err = o.g.openEnvironment(ctx, &o.args.project, o.args.dir, true)
+	if err != nil {
+		if errors.Is(err, compose.ErrNoProject) {
+			return usageErrorf("%v", err)
+		}
+		return err
+	}
+	if o.printOverlay {
+		return nil
+	}
+	o.runtime, err = compose.FindRuntime(os.LookupEnv)
+	return err
+}
+
+func (o *composeRunOptions) Run(ctx context.Context) error {
+	if !o.printOverlay && !contains(composeSubcommandsWithoutDaemon, o.sub) {
+		d, err := compose.ConnectDocker(ctx)
+		if err != nil {
+			return err
+		}
+		d.Close()
+	}
+	p := o.env.project
+	overlay := ""
+	if o.prepare || o.printOverlay {
+		plan, err := o.preparePlan(ctx)
+		if err != nil {
+			return err
+		}
+		if o.printOverlay {
+			_, err := o.g.stdout.Write(plan.Overlay)
+			return err
+		}
+		overlay = overlayFor(plan)
+	} else {
+		overlay = o.existingOverlay(ctx)
+	}
+	args := append(append(append([]string{}, o.args.globals...), compose.ProjectArgs(p, overlay)...), o.sub)
+	args = append(args, o.rest...)
+	code, err := o.runtime.Run(ctx, args, compose.Stdio{In: os.Stdin, Out: o.g.stdout, Err: o.g.stderr})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return passExitCode(code)
+	}
+	return nil
+}
+
+// preparePlan makes sure the credentials are valid for the project, then
+// writes each service's copies and the overlay (only what changed).
+func (o *composeRunOptions) preparePlan(ctx context.Context) (*compose.Plan, error) {
+	p := o.env.project
+	res, err := o.env.ensureCredentials(ctx, certs.Request{}, false)
+	if err != nil {
+		return nil, err
+	}
+	switch res.Action {
+	case certs.Created:
+		fmt.Fprintf(o.g.stderr, "devmtls: created dev credentials in %s\n", res.Credentials.Dir)
+	case certs.Renewed:
+		fmt.Fprintf(o.g.stderr, "devmtls: renewed dev credentials in %s (%s)\n", res.Credentials.Dir, res.Reason)
+	}
+	plan, err := compose.NewPlan(p, res.Credentials, o.env.dir)
+	if err != nil {
+		return nil, err
+	}
+	wr, err := plan.Write(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range p.Services {
+		if w := s.NamedUserWarning(); w != "" {
+			fmt.Fprintf(o.g.stderr, "devmtls: warning: %s\n", w)
+		}
+	}
+	if !o.printOverlay {
+		names := p.ServiceNames()
+		if len(names) == 0 {
+			fmt.Fprintf(o.g.stderr, "devmtls: no service of project %s gets credentials (every one has %s: false)\n", p.Name, compose.Extension)
+		} else if len(wr.Updated) > 0 || wr.OverlayChanged {
+			fmt.Fprintf(o.g.stderr, "devmtls: %s credentials (valid until %s) for %s\n", res.Credentials.Mode,
+				res.Credentials.NotAfter.Local().Format("2006-01-02 15:04"), strings.Join(names, ", "))
+		}
+	}
+	return plan, nil
+}
+
+// existingOverlay renders the overlay from the credentials already on disk,
+// so commands like `config` show and `down` address the same project `up`
+// started. Without usable credentials there is no overlay; compose does not
+// need it to find the project's containers.
+func (o *composeRunOptions) existingOverlay(ctx context.Context) string {
+	creds, err := o.env.store.Load(ctx)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(o.g.stderr, "devmtls: warning: running compose without the devmtls overlay: %v\n", err)
+		}
+		return ""
+	}
+	plan, err := compose.NewPlan(o.env.project, creds, o.env.dir)
+	if err != nil {
+		fmt.Fprintf(o.g.stderr, "devmtls: warning: running compose without the devmtls overlay: %v (run devmtls up to refresh it)\n", err)
+		return ""
+	}
+	if _, err := plan.WriteOverlay(); err != nil {
+		fmt.Fprintf(o.g.stderr, "devmtls: warning: running compose without the devmtls overlay: %v\n", err)
+		return ""
+	}
+	return overlayFor(plan)
+}
+
+// overlayFor is the overlay to pass to compose: none when no service gets
+// credentials, since docker-compose v1 reads a file whose services: is empty
+// as the legacy version 1 format and refuses to merge it.
+func overlayFor(plan *compose.Plan) string {
+	if len(plan.Services) == 0 {
+		return ""
+	}
+	return plan.OverlayPath()
+}
+
+// composeHelpRequested prints the command's help when -h/--help was meant for
+// devmtls (cobra cannot see it: these commands parse their own flags).
+func composeHelpRequested(c *cobra.Command, ca composeArgs) (bool, error) {
+	if !ca.help {
+		return false, nil
+	}
+	return true, c.Help()
+}

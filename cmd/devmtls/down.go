@@ -1,0 +1,37 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newDownCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down [COMPOSE FLAGS] [DOWN FLAGS]",
+		Short: "Run docker compose down on the project devmtls up started",
+		Long: `Stop and remove the project's containers and networks with ` + "`docker compose down`" + `
+(or docker-compose), passing the same files as devmtls up: yours plus the
+overlay. It never creates or renews credentials; the credentials stay in the
+environment directory for the next devmtls up.
+
+Compose's project flags work as in compose (-f, -p, --profile, --env-file,
+--project-directory); every other flag goes to ` + "`compose down`" + ` (-v, --rmi local,
+--remove-orphans, -t).`,
+		Example: `  devmtls down
+  devmtls down -v --remove-orphans`,
+		DisableFlagParsing: true,
+		RunE: func(c *cobra.Command, args []string) error {
+			ca, err := parseComposeArgs(args, false)
+			if err != nil {
+				return err
+			}
+			if shown, err := composeHelpRequested(c, ca); shown {
+				return err
+			}
+			o := &composeRunOptions{g: g, args: ca, sub: "down", rest: ca.rest}
+			if err := o.Complete(c.Context()); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/devmtls/devmtls/internal/testenv"
+)
+
+// Docker missing, daemon down, compose missing: one sentence each saying what
+// to install or start, exit 1, and nothing run.
+func TestPreflightErrors(t *testing.T) {
+	t.Parallel()
+	dir := writeFiles(t, map[string]string{"compose.yaml": "services:\n  api: {image: x}\n"})
+	bin := devmtlsBinary(t)
+	noDocker := t.TempDir() // a PATH with neither docker nor docker-compose
+	onlyDocker := t.TempDir()
+	if dockerPath, err := exec.LookPath("docker"); err == nil {
+		if err := os.Symlink(dockerPath, filepath.Join(onlyDocker, "docker")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	composePath := testenv.LookPath(t, "docker-compose", "apt-get install docker-compose")
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"docker not installed", []string{"PATH=" + noDocker},
+			"devmtls: Docker is not installed: install Docker Engine with the Compose plugin (https://docs.docker.com/engine/install/), or your distribution's docker.io and docker-compose packages\n"},
+		{"compose not installed", []string{"PATH=" + onlyDocker, "DOCKER_CONFIG=" + t.TempDir()},
+			"devmtls: Docker Compose is not installed: install the Compose plugin (https://docs.docker.com/compose/install/linux/, package docker-compose-plugin) or the standalone docker-compose\n"},
+		{"daemon down", []string{"DOCKER_HOST=unix://" + filepath.Join(dir, "docker.sock"), "DEVMTLS_COMPOSE=" + composePath},
+			"devmtls: the Docker daemon is not running at unix://" + filepath.Join(dir, "docker.sock") + ": start it (sudo systemctl start docker, or open Docker Desktop)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "compose not installed" && !exists(filepath.Join(onlyDocker, "docker")) {
+				testenv.Missing(t, "docker", "install Docker Engine")
+			}
+			cmd := exec.Command(bin, "up", "-d")
+			cmd.Dir = dir
+			cmd.Env = append(filteredEnviron("PATH", "DOCKER_HOST", "DEVMTLS_COMPOSE", "DOCKER_CONFIG"), tc.env...)
+			out, err := cmd.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || string(out) != tc.want {
+				t.Errorf("exit %v, output\n%q\nwant\n%q", err, out, tc.want)
+			}
+			if exists(filepath.Join(dir, ".devmtls", "compose.override.yaml")) {
+				t.Error("preflight failed but devmtls prepared the overlay anyway")
+			}
+		})
+	}
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func filteredEnviron(drop ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		keep := true
+		for _, d := range drop {
+			if k == d {
+				keep = false
+			}
+		}
+		if keep {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// Without root, devmtls cannot give a key to another uid: it stops with a
+// sentence saying how to fix it, and never loosens the key's permissions.
+// A user without access to the Docker socket gets the docker-group sentence.
+func TestNotRoot(t *testing.T) {
+	t.Parallel()
+	if os.Getuid() != 0 {
+		t.Skip("this test switches to an unprivileged user, which needs root")
+	}
+	setpriv := testenv.LookPath(t, "setpriv", "apt-get install util-linux")
+	bin := devmtlsBinary(t)
+	dir := writeFiles(t, map[string]string{"compose.yaml": "services:\n  db:\n    image: x\n    user: '999:999'\n  api:\n    image: x\n"})
+	// The binary and the project must be reachable for uid 65534.
+	for _, d := range []string{dir, filepath.Dir(dir), filepath.Dir(bin)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	asNobody := func(args ...string) (string, int) {
+		cmd := exec.Command(setpriv, append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", bin}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(filteredEnviron("HOME"), "HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	out, code := asNobody("compose", "overlay")
+	want := `devmtls: service db needs its key owned by 999:999 (its x-devmtls user or compose user:), but devmtls runs as uid 65534 and only root can give files away; run devmtls with sudo, or run the service as your own uid (user: "65534:65534")` + "\n"
+	if code != 1 || !strings.HasSuffix(out, "\n"+want) {
+		t.Errorf("exit %d output\n%q\nwant\n%q", code, out, want)
+	}
+	entries, _ := filepath.Glob(filepath.Join(dir, ".devmtls", "compose", "db", "mtls", "*"))
+	for _, e := range entries {
+		if fi, err := os.Stat(e); err == nil && fi.Mode().Perm()&0o077 != 0 && strings.HasSuffix(e, "key") {
+			t.Errorf("%s is %v", e, fi.Mode().Perm())
+		}
+	}
+
+	if _, err := os.Stat("/var/run/docker.sock"); err == nil {
+		out, code = asNobody("up", "-d", "api")
+		if code != 1 || !strings.Contains(out, "permission denied on the Docker daemon socket unix:///var/run/docker.sock: add your user to the docker group") {
+			t.Errorf("exit %d output %q", code, out)
+		}
+	}
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/compose"
+	"github.com/spf13/cobra"
+)
+
+// statusOptions backs `devmtls status`.
+type statusOptions struct {
+	g       *globalOptions
+	project projectFlags
+	json    bool
+}
+
+// statusJSON is the stable JSON shape of `devmtls status --json`.
+type statusJSON struct {
+	Project     *statusProject          `json:"project"`
+	EnvDir      string                  `json:"env_dir"`
+	Docker      statusDocker            `json:"docker"`
+	Compose     string                  `json:"compose,omitempty"`
+	Credentials *statusCredentials      `json:"credentials"`
+	Services    []compose.ServiceStatus `json:"services"`
+}
+
+type statusProject struct {
+	Name  string   `json:"name"`
+	Dir   string   `json:"dir"`
+	Files []string `json:"files"`
+}
+
+type statusDocker struct {
+	Reachable     bool   `json:"reachable"`
+	Host          string `json:"host,omitempty"`
+	APIVersion    string `json:"api_version,omitempty"`
+	ServerVersion string `json:"server_version,omitempty"`
+	Error         string `json:"error,omitempty"`
+}
+
+type statusCredentials struct {
+	Mode        certs.Mode    `json:"mode"`
+	KeyType     certs.KeyType `json:"key_type"`
+	Names       []string      `json:"names"`
+	NotAfter    time.Time     `json:"not_after"`
+	Expired     bool          `json:"expired"`
+	Fingerprint string        `json:"fingerprint_sha256"`
+	Error       string        `json:"error,omitempty"`
+}
+
+func newStatusCmd(g *globalOptions) *cobra.Command {
+	o := &statusOptions{g: g}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the environment: Docker, credentials and expiry, which containers have their credentials mounted",
+		Long: `Report what runs: whether the Docker daemon is reachable (and its API version),
+the environment's credentials and when they expire, and for every compose
+service its containers and whether their credentials are mounted:
+
+  current    mounted, created with the current credentials
+  stale      mounted, but created before the credentials changed (devmtls up recreates it)
+  missing    a credentials mount is missing (started without devmtls?)
+  opted-out  the service has x-devmtls: false
+
+Exits 1 when the Docker daemon cannot be reached.`,
+		Example: `  devmtls status
+  devmtls status --json | jq '.services[] | {name, containers: [.containers[].credentials]}'`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, args []string) error { return o.Run(c) },
+	}
+	o.project.addTo(cmd.Flags())
+	cmd.Flags().BoolVar(&o.json, "json", false, "print as JSON")
+	return cmd
+}
+
+func (o *statusOptions) Run(cmd *cobra.Command) error {
+	ctx := cmd.Context()
+	env, err := o.g.openEnvironment(ctx, &o.project, "", false)
+	if err != nil {
+		return err
+	}
+	out := statusJSON{EnvDir: env.dir, Services: []compose.ServiceStatus{}}
+	if p := env.project; p != nil {
+		out.Project = &statusProject{Name: p.Name, Dir: p.Dir, Files: p.Files}
+	}
+	if rt, err := compose.FindRuntime(os.LookupEnv); err == nil {
+		out.Compose = rt.String()
+	}
+
+	creds, err := env.store.Load(ctx)
+	switch {
+	case err == nil:
+		out.Credentials = &statusCredentials{Mode: creds.Mode, KeyType: creds.KeyType, Names: creds.Names, NotAfter: creds.NotAfter,
+			Expired: !time.Now().Before(creds.NotAfter), Fingerprint: creds.Fingerprint}
+	case !errors.Is(err, fs.ErrNotExist):
+		out.Credentials = &statusCredentials{Error: err.Error()}
+		creds = nil
+	}
+
+	docker, dockerErr := compose.ConnectDocker(ctx)
+	if dockerErr != nil {
+		out.Docker.Error = dockerErr.Error()
+	} else {
+		defer docker.Close()
+		out.Docker = statusDocker{Reachable: true, Host: docker.Host, APIVersion: docker.APIVersion}
+		out.Docker.ServerVersion, _ = docker.ServerVersion(ctx) // optional detail
+		if env.project != nil {
+			var plan *compose.Plan
+			if creds != nil {
+				plan, _ = compose.NewPlan(env.project, creds, env.dir) // nil plan: states are "unknown"
+			}
+			if out.Services, err = compose.ServiceStatuses(ctx, docker, env.project, plan); err != nil {
+				return err
+			}
+		}
+	}
+
+	if o.json {
+		if err := writeJSON(o.g.stdout, out); err != nil {
+			return err
+		}
+	} else {
+		printStatus(o.g.stdout, out)
+	}
+	if dockerErr != nil {
+		if o.json {
+			return dockerErr
+		}
+		return &codedError{code: exitError} // the report already says why
+	}
+	return nil
+}
+
+func printStatus(w io.Writer, s statusJSON) {
+	if s.Project != nil {
+		fmt.Fprintf(w, "Project:      %s (%s)\n", s.Project.Name, s.Project.Dir)
+	} else {
+		fmt.Fprintf(w, "Project:      none (no compose file here)\n")
+	}
+	fmt.Fprintf(w, "Environment:  %s\n", s.EnvDir)
+	if s.Docker.Reachable {
+		fmt.Fprintf(w, "Docker:       Engine %s at %s, API %s\n", s.Docker.ServerVersion, s.Docker.Host, s.Docker.APIVersion)
+	} else {
+		fmt.Fprintf(w, "Docker:       unreachable: %s\n", s.Docker.Error)
+	}
+	if s.Compose != "" {
+		fmt.Fprintf(w, "Compose:      %s\n", s.Compose)
+	}
+	switch c := s.Credentials; {
+	case c == nil:
+		fmt.Fprintf(w, "Credentials:  none yet (devmtls up or devmtls certs creates them)\n")
+	case c.Error != "":
+		fmt.Fprintf(w, "Credentials:  %s\n", c.Error)
+	default:
+		state := humanDuration(time.Until(c.NotAfter)) + " left"
+		if c.Expired {
+			state = "EXPIRED; devmtls up renews them"
+		}
+		fmt.Fprintf(w, "Credentials:  %s, %s, valid until %s (%s)\n", c.Mode, c.KeyType, c.NotAfter.Local().Format("2006-01-02 15:04 MST"), state)
+		fmt.Fprintf(w, "  SHA-256:    %s\n", c.Fingerprint)
+	}
+	if len(s.Services) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tCONTAINER\tSTATE\tCREDENTIALS")
+	for _, svc := range s.Services {
+		mounts := make([]string, 0, len(svc.Mounts))
+		for _, m := range svc.Mounts {
+			mounts = append(mounts, m.Target)
+		}
+		if len(svc.Containers) == 0 {
+			what := "not created"
+			if !svc.Active {
+				what = "profile not enabled"
+			}
+			creds := "at " + strings.Join(mounts, ", ")
+			if !svc.OptedIn {
+				creds = compose.CredsOptedOut
+			}
+			fmt.Fprintf(tw, "%s\t-\t%s\t%s\n", svc.Name, what, creds)
+			continue
+		}
+		for _, c := range svc.Containers {
+			creds := c.Credentials
+			switch c.Credentials {
+			case compose.CredsCurrent:
+				creds = "mounted at " + strings.Join(mounts, ", ")
+			case compose.CredsStale:
+				creds = "stale (created before the credentials changed; run devmtls up)"
+			case compose.CredsMissing:
+				var missing []string
+				for _, m := range c.MissingMounts {
+					missing = append(missing, m.Target)
+				}
+				creds = "MISSING at " + strings.Join(missing, ", ") + " (run devmtls up)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", svc.Name, c.Name, c.State, creds)
+		}
+	}
+	tw.Flush()
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newUpCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "up [COMPOSE FLAGS] [UP FLAGS] [SERVICE...]",
+		Short: "Mount the dev credentials into the compose services and run docker compose up",
+		Long: `Make sure the environment has valid dev credentials for every compose service,
+give each service its own copy of its credential files (owned by the container
+user, keys 0600), write the overlay .devmtls/compose.override.yaml that mounts
+them read-only and names them in MTLS_CERT, MTLS_KEY, MTLS_CA and MTLS_KEY_CERT,
+then run ` + "`docker compose up`" + ` (or docker-compose) with your files plus the overlay.
+
+Your compose files are never modified. Compose's project flags work as in
+compose (-f, -p, --profile, --env-file, --project-directory, COMPOSE_FILE,
+COMPOSE_PROJECT_NAME); every other flag and argument goes to ` + "`compose up`" + `,
+and compose's exit code is devmtls's exit code.
+
+After ` + "`devmtls certs rotate`" + `, the next ` + "`devmtls up`" + ` recreates exactly the containers
+whose credentials changed.
+
+Settings live under x-devmtls in the compose files, at the top level (defaults)
+and per service:
+
+  x-devmtls:
+    mode: shared            # or ca: a dev CA and one leaf per service
+    names: [shop.local]     # extra certificate names
+    mount_path: /var/mtls   # directory the files appear in
+  services:
+    api:
+      user: "10001:10001"   # the key is owned by this uid (numeric user:)
+    db-client:
+      x-devmtls:
+        formats: [postgres] # also /var/postgres-mtls/{cacert,cert,key} and PGSSL*
+        user: "999:999"
+    docs:
+      x-devmtls: false      # no credentials`,
+		Example: `  devmtls up -d
+  devmtls up -f compose.yaml -f compose.dev.yaml --profile debug -d --build
+  devmtls up -d api`,
+		DisableFlagParsing: true,
+		RunE: func(c *cobra.Command, args []string) error {
+			ca, err := parseComposeArgs(args, false)
+			if err != nil {
+				return err
+			}
+			if shown, err := composeHelpRequested(c, ca); shown {
+				return err
+			}
+			o := &composeRunOptions{g: g, args: ca, sub: "up", rest: ca.rest, prepare: true}
+			if err := o.Complete(c.Context()); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+}

@@ -1,0 +1,83 @@
+package compose
+
+import (
+	"errors"
+	"path"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v4"
+)
+
+// FuzzExtension feeds arbitrary compose documents to the x-devmtls parser: it
+// must never panic, every error must be a *FieldError naming an x-devmtls
+// path, and every accepted configuration must resolve to settings devmtls can
+// mount safely.
+func FuzzExtension(f *testing.F) {
+	for _, seed := range []string{
+		"x-devmtls: {mode: ca, names: [a.example], validity: 7d}\nservices:\n  api:\n    x-devmtls: {mount_path: /tls, formats: [postgres]}\n",
+		"services:\n  db:\n    x-devmtls:\n      user: '999:999'\n      files: {cert: tls.crt, key: tls.key}\n      env: {cert: TLS_CERT, key_cert: ''}\n",
+		"services:\n  a: {x-devmtls: false}\n  b: {x-devmtls: true}\n  c: {x-devmtls: }\n",
+		"x-devmtls: {enabled: false, mount_path: relative, forwards: [{target: svc/x}]}\n",
+		"services:\n  a:\n    x-devmtls: {formats: [pkcs12, pkcs8-der], pkcs12: {password: on}, postgres: {mount_path: /var/mtls/pg}}\n",
+		"x-devmtls: [1, 2]\nservices: {a: {x-devmtls: 7}}\n",
+		"services:\n  a:\n    x-devmtls: {user: 12345678901, mount_path: '/a:b'}\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var doc map[string]any
+		if yaml.Unmarshal(data, &doc) != nil {
+			return
+		}
+		check := func(err error) {
+			if err == nil {
+				return
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || !strings.Contains(fe.Path, Extension) || fe.Problem == "" {
+				t.Fatalf("error %v (%T) does not name an x-devmtls field", err, err)
+			}
+		}
+		cfg, err := parseConfig(doc[Extension])
+		check(err)
+		if err != nil {
+			return
+		}
+		services, _ := doc["services"].(map[string]any)
+		for name, svc := range services {
+			m, _ := svc.(map[string]any)
+			raw, has := m[Extension]
+			sc := serviceConfig{}
+			if has {
+				sc, err = parseServiceConfig(name, raw)
+				check(err)
+				if err != nil {
+					continue
+				}
+			}
+			s, err := resolveSettings(name, cfg, sc)
+			check(err)
+			if err != nil {
+				continue
+			}
+			for _, p := range []string{s.MountPath, s.PostgresMountPath} {
+				if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+					t.Fatalf("accepted mount path %q", p)
+				}
+			}
+			for _, n := range []string{s.Files.Cert, s.Files.Key, s.Files.CA, s.Files.KeyCert} {
+				if n == "" || strings.Contains(n, "/") || n == "." || n == ".." {
+					t.Fatalf("accepted file name %q", n)
+				}
+			}
+			seen := map[string]bool{}
+			for k, v := range s.Environment() {
+				if !envNameRE.MatchString(k) || seen[k] {
+					t.Fatalf("accepted variable %q=%q", k, v)
+				}
+				seen[k] = true
+			}
+		}
+	})
+}
