@@ -150,3 +150,45 @@ func TestEnvUsageErrors(t *testing.T) {
 		t.Errorf("a usage error created credentials")
 	}
 }
+
+// TestEnvServiceUsesComposeSettings: inside a Compose project, --service takes
+// that service's x-devmtls variable names and its postgres layout, and the
+// credentials cover the project's services.
+func TestEnvServiceUsesComposeSettings(t *testing.T) {
+	project := t.TempDir()
+	os.WriteFile(filepath.Join(project, "compose.yaml"), []byte(`services:
+  api:
+    image: scratch
+    x-devmtls:
+      env: {cert: API_TLS_CERT, key: API_TLS_KEY, ca: API_TLS_CA, key_cert: API_TLS_BUNDLE}
+  db-client:
+    image: scratch
+    x-devmtls:
+      formats: [postgres]
+`), 0o644)
+	t.Setenv("DEVMTLS_DIR", "")
+	t.Setenv("COMPOSE_FILE", "")
+	t.Chdir(project)
+	out := mustCLI(t, "env", "--format", "json", "--service", "api")
+	var got map[string]string
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(project, ".devmtls")
+	if got["API_TLS_CERT"] != filepath.Join(dir, "cert") || got["API_TLS_BUNDLE"] != filepath.Join(dir, "key+cert") || got["MTLS_CERT"] != "" {
+		t.Fatalf("api's variables: %v", got)
+	}
+	out = mustCLI(t, "env", "--format", "json", "--service", "db-client")
+	got = nil
+	json.Unmarshal([]byte(out), &got)
+	if got["PGSSLMODE"] != "verify-full" || got["PGSSLCERT"] == "" {
+		t.Fatalf("a service with the postgres format gets libpq's variables: %v", got)
+	}
+	show := mustCLI(t, "certs", "show", "--json")
+	if !strings.Contains(show, `"api"`) || !strings.Contains(show, `"db-client"`) {
+		t.Fatalf("the credentials do not cover the project's services:\n%s", show)
+	}
+	if _, _, code := cli(t, "env", "--service", "nope"); code != 2 {
+		t.Fatalf("unknown service: exit %d", code)
+	}
+}

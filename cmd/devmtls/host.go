@@ -30,10 +30,10 @@ func (f *hostFlags) add(cmd *cobra.Command) {
 
 // hostInput ensures the environment's credentials (creating them on first use,
 // renewing them when due; no Docker or compose file needed) and returns what
-// the variables are built from.
-//
-// The variable names are the defaults here. Per-service names from a Compose
-// project's x-devmtls settings replace the one line that sets names.
+// the variables are built from. Inside a Compose project the credentials cover
+// its services, and --service takes that service's x-devmtls variable names
+// and its postgres layout, so a service run from the IDE sees exactly what it
+// sees in its container.
 func hostInput(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Input, error) {
 	if f.service != "" {
 		// The name also ends up in IDE file names; refuse anything that is
@@ -42,11 +42,11 @@ func hostInput(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Inpu
 			return hostenv.Input{}, usageErrorf("--service: %v", err)
 		}
 	}
-	dir, err := g.envDir()
+	env, err := g.credentialsEnvironment(ctx)
 	if err != nil {
 		return hostenv.Input{}, err
 	}
-	res, err := (&certs.Store{Dir: dir}).Ensure(ctx, certs.Request{})
+	res, err := env.ensureCredentials(ctx, certs.Request{}, false)
 	if err != nil {
 		return hostenv.Input{}, err
 	}
@@ -56,12 +56,22 @@ func hostInput(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Inpu
 	case certs.Renewed:
 		fmt.Fprintf(g.stderr, "devmtls: renewed dev credentials in %s (%s)\n", res.Credentials.Dir, res.Reason)
 	}
+	names := hostenv.DefaultNames()
+	postgres := f.postgres
+	if f.service != "" && env.project != nil {
+		svc, err := env.project.Service(f.service)
+		if err != nil {
+			return hostenv.Input{}, usageErrorf("--service: %v", err)
+		}
+		e := svc.Settings.Env
+		names = hostenv.Names{Cert: e.Cert, Key: e.Key, CA: e.CA, KeyCert: e.KeyCert}
+		postgres = postgres || svc.Settings.HasFormat(certs.FormatPostgres)
+	}
 	id, err := res.Credentials.Service(f.service)
 	if err != nil {
 		return hostenv.Input{}, usageErrorf("--service: %v", err)
 	}
-	names := hostenv.DefaultNames()
-	return hostenv.Input{Files: id.Paths, Names: names, Postgres: f.postgres, RuntimeTrust: f.runtimeTrust}, nil
+	return hostenv.Input{Files: id.Paths, Names: names, Postgres: postgres, RuntimeTrust: f.runtimeTrust}, nil
 }
 
 // hostVars is hostInput followed by hostenv.Build.
