@@ -127,6 +127,9 @@ type Config struct {
 	CommonName string
 	// Names are extra certificate names; nil when x-devmtls does not set them.
 	Names []string
+	// Forwards are the test-cluster services the Compose services reach by
+	// name through devmtls forwards (hybrid environments).
+	Forwards []Forward
 	// defaults for every service, applied before the service's own settings.
 	defaults settingsPatch
 }
@@ -570,10 +573,9 @@ func parseConfig(v any) (Config, error) {
 		return nil
 	}
 	decoders["forwards"] = func(p string, v any) error {
-		// Reserved for declared port-forwards to a test cluster (hybrid
-		// environments); rejected rather than ignored so nobody believes a
-		// forward runs when it does not.
-		return fieldErr(p, "not supported yet by this devmtls; start forwards with `devmtls forward` for now")
+		f, err := parseForwards(p, v)
+		cfg.Forwards = f
+		return err
 	}
 	if err := decodeMapping(p, v, decoders, noHint); err != nil {
 		return Config{}, err

@@ -346,6 +346,9 @@ func (p *Project) readExtension(tp *types.Project, sources *sourceFiles) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if err := p.checkForwardNames(names); err != nil {
+		return sources.attribute(err)
+	}
 	for _, name := range names {
 		s := all[name]
 		raw, has := s.Extensions[Extension]

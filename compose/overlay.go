@@ -191,8 +191,17 @@ func (p *Plan) overlayMap() map[string]any {
 		if len(env) > 0 {
 			svc["environment"] = env
 		}
+		var hosts []any
 		if !sp.Service.HasHostDockerInternal {
-			svc["extra_hosts"] = []any{HostDockerInternal}
+			hosts = append(hosts, HostDockerInternal)
+		}
+		// A forward's name leads to the host, where devmtls listens for it on
+		// the Docker bridge's address (host-gateway).
+		for _, f := range p.Project.Config.Forwards {
+			hosts = append(hosts, f.As+":host-gateway")
+		}
+		if len(hosts) > 0 {
+			svc["extra_hosts"] = hosts
 		}
 		services[sp.Service.Name] = svc
 	}

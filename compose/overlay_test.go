@@ -383,3 +383,61 @@ func TestFindRuntime(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardsReachContainersByName: a forward declared in a second compose
+// file becomes a host entry in every service with credentials and a name in
+// the certificate, and both compose loaders accept the result.
+func TestForwardsReachContainersByName(t *testing.T) {
+	dir := writeProject(t, map[string]string{
+		"compose.yaml": "x-devmtls: {names: [extra.test]}\nservices:\n  api: {image: x}\n  docs: {image: x, x-devmtls: false}\n",
+		"compose.hybrid.yaml": `x-devmtls:
+  names: [extra.test]
+  forwards:
+    - {target: svc/orders, namespace: shop, ports: ["443"]}
+    - {target: deploy/pg, ports: [5432], protocol: postgres, as: db-main}
+# docker-compose v1 reads a file without services as the legacy format.
+services:
+  api: {environment: [ORDERS_URL=https://orders:443]}
+`,
+		"data/.keep": "",
+	})
+	opts := LoadOptions{Files: []string{filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "compose.hybrid.yaml")}}
+	p, creds, plan := planFor(t, dir, opts)
+	if len(p.Config.Forwards) != 2 || p.Config.Forwards[0].As != "orders" || p.Config.Forwards[0].Namespace != "shop" ||
+		p.Config.Forwards[1].As != "db-main" || p.Config.Forwards[1].Ports[0] != (ForwardPort{5432, "5432"}) {
+		t.Fatalf("forwards: %+v", p.Config.Forwards)
+	}
+	for _, n := range []string{"orders", "db-main", "extra.test", "api"} {
+		if creds.Top.Certificate.VerifyHostname(n) != nil {
+			t.Errorf("the certificate does not name %s: %v", n, creds.Names)
+		}
+	}
+	if _, err := plan.Write(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	files := append(slices.Clone(opts.Files), plan.OverlayPath())
+	o, err := cli.NewProjectOptions(files, cli.WithWorkingDirectory(dir), cli.WithName("v2check"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp, err := o.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("compose-go rejects the overlay: %v", err)
+	}
+	api := tp.Services["api"]
+	if !slices.Equal(api.ExtraHosts["orders"], []string{"host-gateway"}) || !slices.Equal(api.ExtraHosts["db-main"], []string{"host-gateway"}) {
+		t.Errorf("api extra_hosts %v", api.ExtraHosts)
+	}
+	if len(tp.Services["docs"].ExtraHosts) != 0 {
+		t.Errorf("an opted-out service got forward hosts: %v", tp.Services["docs"].ExtraHosts)
+	}
+	bin := testenv.LookPath(t, "docker-compose", "apt-get install docker-compose (Debian's v1.29)")
+	args := []string{"--project-name", "v1check", "--project-directory", dir}
+	for _, f := range files {
+		args = append(args, "-f", f)
+	}
+	out, err := exec.Command(bin, append(args, "config")...).CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("orders: host-gateway")) {
+		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+}

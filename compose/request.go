@@ -19,8 +19,10 @@ func (p *Project) CertsRequest() certs.Request {
 		CommonName: p.Config.CommonName,
 		Services:   p.ServiceNames(),
 	}
-	if p.Config.Names != nil {
-		r.ExtraNames = slices.Clone(p.Config.Names)
+	if p.Config.Names != nil || len(p.Config.Forwards) > 0 {
+		// Containers verify a forward's certificate against the name they
+		// dialled, so forward names are certificate names too.
+		r.ExtraNames = append(slices.Clone(p.Config.Names), p.Config.ForwardNames()...)
 	}
 	return r
 }
@@ -46,7 +48,7 @@ func Request(p *Project, flags certs.Request) certs.Request {
 		r.CommonName = flags.CommonName
 	}
 	if flags.ExtraNames != nil {
-		r.ExtraNames = slices.Clone(flags.ExtraNames)
+		r.ExtraNames = append(slices.Clone(flags.ExtraNames), p.Config.ForwardNames()...)
 	}
 	if flags.Services != nil {
 		r.Services = slices.Clone(flags.Services)

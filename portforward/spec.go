@@ -124,6 +124,9 @@ func looksLikePort(s string) bool {
 	return err == nil || strings.Contains(s, ":")
 }
 
+// ParseTarget reads one TYPE/NAME (a bare NAME is a pod).
+func ParseTarget(arg string) (Target, error) { return parseTarget(arg) }
+
 func parseTarget(arg string) (Target, error) {
 	kind, name, found := strings.Cut(arg, "/")
 	if !found {
