@@ -92,7 +92,15 @@ func (o *Options) Validate() error {
 		return errors.New("local TLS needs the dev keypair")
 	}
 	if o.Local == LocalPlain {
-		for _, a := range o.Addresses {
+		addrs := expandAddresses(o.Addresses)
+		for _, t := range o.Targets {
+			for _, p := range t.Ports {
+				if p.Address != "" {
+					addrs = append(addrs, p.Address)
+				}
+			}
+		}
+		for _, a := range addrs {
 			if !IsLoopback(a) {
 				return fmt.Errorf("refusing to listen on %s with --local plain: anything but loopback needs local mTLS (drop --local plain, or listen on 127.0.0.1)", a)
 			}
@@ -131,9 +139,11 @@ type Forwarder struct {
 	targets   []*target
 	listeners []*listener
 
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
+	wg        sync.WaitGroup
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
 }
 
 // listener is one local socket for one port of one target.
@@ -170,7 +180,7 @@ func New(opts Options) (*Forwarder, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	f := &Forwarder{opts: opts, conns: map[net.Conn]struct{}{}}
+	f := &Forwarder{opts: opts, conns: map[net.Conn]struct{}{}, done: make(chan struct{})}
 	for _, t := range opts.Targets {
 		f.targets = append(f.targets, &target{f: f, spec: t, changed: make(chan struct{})})
 	}
@@ -188,6 +198,7 @@ func (f *Forwarder) Start(ctx context.Context) error {
 				return err
 			}
 			t.report(err)
+			go t.keepStarting(ctx)
 			continue
 		}
 		if _, err := t.session(ctx); err != nil {
@@ -215,7 +226,11 @@ func (f *Forwarder) listen(t *target, p PortSpec) error {
 	port := p.Local
 	bound := 0
 	var firstErr error
-	for _, a := range expandAddresses(f.opts.Addresses) {
+	addrs := f.opts.Addresses
+	if p.Address != "" {
+		addrs = []string{p.Address}
+	}
+	for _, a := range expandAddresses(addrs) {
 		ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
 		if err != nil {
 			if firstErr == nil {
@@ -232,15 +247,13 @@ func (f *Forwarder) listen(t *target, p PortSpec) error {
 		fmt.Fprintf(f.opts.Out, "Forwarding from %s -> %s %s (%s)\n", l.addr, t.spec, p.Remote, f.describeSecurity(t))
 	}
 	if bound == 0 {
-		if errors.Is(firstErr, errAddrInUse()) || strings.Contains(fmt.Sprint(firstErr), "address already in use") {
+		if strings.Contains(fmt.Sprint(firstErr), "address already in use") {
 			return fmt.Errorf("local port %d is already in use: pick another with LOCAL:%s, or :%s for a free one", p.Local, p.Remote, p.Remote)
 		}
 		return fmt.Errorf("listen for %s %s: %w", t.spec, p, firstErr)
 	}
 	return nil
 }
-
-func errAddrInUse() error { return errors.New("address already in use") }
 
 func (f *Forwarder) describeSecurity(t *target) string {
 	local := "local mTLS"
@@ -317,6 +330,7 @@ func (f *Forwarder) Status() []ListenerStatus {
 
 // Close stops listeners, local connections and stream connections.
 func (f *Forwarder) Close() {
+	f.closeOnce.Do(func() { close(f.done) })
 	for _, l := range f.listeners {
 		l.ln.Close()
 	}
@@ -444,6 +458,7 @@ type target struct {
 	lastLocal string
 	lastErr   string
 	lastErrAt time.Time
+	closed    bool
 }
 
 // start resolves the selector and starts a pod cache, so a pod's deletion is
@@ -474,8 +489,8 @@ func (t *target) start(ctx context.Context) error {
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
 			lo.LabelSelector, lo.FieldSelector = listOpts.LabelSelector, listOpts.FieldSelector
 		}))
-	t.informer = factory.Core().V1().Pods().Informer()
-	_, err = t.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	inf := factory.Core().V1().Pods().Informer()
+	_, err = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { t.podsChanged() },
 		UpdateFunc: func(_, obj any) { t.podsChanged() },
 		DeleteFunc: func(any) { t.podsChanged() },
@@ -483,19 +498,63 @@ func (t *target) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t.stopInf = make(chan struct{})
-	go t.informer.Run(t.stopInf)
+	stop := make(chan struct{})
+	go inf.Run(stop)
 	syncCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if !cache.WaitForCacheSync(syncCtx.Done(), t.informer.HasSynced) {
+	if !cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced) {
+		close(stop)
 		return fmt.Errorf("watch pods for %s in namespace %q: the API server did not answer within 30s", t.spec, o.Namespace)
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		close(stop)
+		return errors.New("forwarder closed")
+	}
+	t.informer, t.stopInf = inf, stop
+	close(t.changed)
+	t.changed = make(chan struct{})
 	return nil
+}
+
+// started reports whether the target's pod cache runs.
+func (t *target) started() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.informer != nil
+}
+
+// keepStarting retries start with exponential backoff (1s doubling to 30s)
+// until it succeeds or the forwarder closes: the cluster may be unreachable
+// when devmtls up starts, and the forward must come up once it is back.
+func (t *target) keepStarting(ctx context.Context) {
+	delay := time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.f.done:
+			return
+		case <-time.After(delay):
+		}
+		err := t.start(ctx)
+		if err == nil {
+			t.f.opts.Logf("%s: connected to the cluster", t.spec)
+			t.recovered()
+			return
+		}
+		t.report(err)
+		if delay *= 2; delay > 30*time.Second {
+			delay = 30 * time.Second
+		}
+	}
 }
 
 func (t *target) stop() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.closed = true
 	if t.stopInf != nil {
 		close(t.stopInf)
 		t.stopInf = nil
@@ -553,11 +612,16 @@ func (t *target) cachedPods() []corev1.Pod {
 // session returns the live session (its refcount taken), creating one — pick a
 // Ready pod, read the Secret, dial the stream connection — when there is none.
 func (t *target) session(ctx context.Context) (*session, error) {
-	if t.informer == nil {
-		// Start failed earlier (KeepGoing); try again now.
-		if err := t.start(ctx); err != nil {
-			return nil, err
+	if !t.started() {
+		// The pod cache is not up (KeepGoing: the cluster was unreachable);
+		// keepStarting retries in the background, so fail fast with the cause.
+		t.mu.Lock()
+		last := t.lastErr
+		t.mu.Unlock()
+		if last == "" {
+			last = "not connected to the cluster yet"
 		}
+		return nil, errors.New(last)
 	}
 	deadline := time.Now().Add(t.f.opts.PodRunningTimeout)
 	for {

@@ -115,7 +115,7 @@ func localForwarder(t *testing.T, mode LocalMode) (*Forwarder, *certs.Credential
 		t.Fatal(err)
 	}
 	c := res.Credentials
-	f, err := New(Options{Targets: []Target{{Kind: KindPod, Name: "p", Ports: []PortSpec{{0, "1"}}}},
+	f, err := New(Options{Targets: []Target{{Kind: KindPod, Name: "p", Ports: []PortSpec{{Local: 0, Remote: "1"}}}},
 		Local: mode, LocalTLS: c.ServerConfig(c.Top), Protocol: ProtocolPostgres})
 	if err != nil {
 		t.Fatal(err)

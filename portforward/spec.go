@@ -52,6 +52,9 @@ func (k Kind) Short() string {
 type PortSpec struct {
 	Local  int    // 0 picks a free port
 	Remote string // "443" or "https"
+	// Address, when set, is where this port listens instead of the forward's
+	// addresses (hybrid forwards listen on the Docker bridge and on loopback).
+	Address string
 }
 
 // String prints the spec the way the user typed it.

@@ -12,8 +12,8 @@ func TestParseArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Target{
-		{Kind: KindService, Name: "orders", Ports: []PortSpec{{8443, "443"}, {0, "https"}}},
-		{Kind: KindDeployment, Name: "payments", Ports: []PortSpec{{9443, "9443"}}},
+		{Kind: KindService, Name: "orders", Ports: []PortSpec{{Local: 8443, Remote: "443"}, {Local: 0, Remote: "https"}}},
+		{Kind: KindDeployment, Name: "payments", Ports: []PortSpec{{Local: 9443, Remote: "9443"}}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
@@ -28,8 +28,8 @@ func TestParseArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = []Target{
-		{Kind: KindPod, Name: "mypod", Ports: []PortSpec{{5432, "5432"}}},
-		{Kind: KindStatefulSet, Name: "db", Ports: []PortSpec{{15432, "postgres"}}},
+		{Kind: KindPod, Name: "mypod", Ports: []PortSpec{{Local: 5432, Remote: "5432"}}},
+		{Kind: KindStatefulSet, Name: "db", Ports: []PortSpec{{Local: 15432, Remote: "postgres"}}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)

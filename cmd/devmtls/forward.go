@@ -5,17 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/internal/kubeconfig"
 	"github.com/devmtls/devmtls/portforward"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // kubeFlags are kubectl's connection flags, spelled as kubectl spells them.
@@ -31,57 +28,14 @@ func (k *kubeFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&k.namespace, "namespace", "n", "", "namespace of the targets (default: the context's namespace)")
 }
 
-// load builds a REST config and namespace the way kubectl does, with one clear
-// sentence when the kubeconfig or the context is missing.
+// load builds a REST config and namespace the way kubectl does.
 func (k *kubeFlags) load() (*rest.Config, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if k.kubeconfig != "" {
-		if _, err := os.Stat(k.kubeconfig); err != nil {
-			return nil, "", usageErrorf("--kubeconfig: %v", err)
-		}
-		rules.ExplicitPath = k.kubeconfig
+	cfg, ns, err := kubeconfig.Load(kubeconfig.Options{Kubeconfig: k.kubeconfig, Context: k.context, Namespace: k.namespace})
+	var fe *kubeconfig.FileError
+	if errors.As(err, &fe) {
+		return nil, "", usageErrorf("%v", err)
 	}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: k.context}
-	if k.namespace != "" {
-		overrides.Context.Namespace = k.namespace
-	}
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
-	raw, err := cc.RawConfig()
-	if err != nil {
-		return nil, "", fmt.Errorf("read kubeconfig: %w", err)
-	}
-	where := strings.Join(rules.GetLoadingPrecedence(), ":")
-	if k.kubeconfig != "" {
-		where = k.kubeconfig
-	}
-	if k.context != "" {
-		if _, ok := raw.Contexts[k.context]; !ok {
-			return nil, "", fmt.Errorf("context %q not found in kubeconfig %s (it has: %s); pick one with --context", k.context, where, contextNames(raw.Contexts))
-		}
-	} else if len(raw.Contexts) == 0 {
-		return nil, "", fmt.Errorf("no Kubernetes cluster configured: kubeconfig %s has no contexts; point --kubeconfig or KUBECONFIG at one", where)
-	}
-	cfg, err := cc.ClientConfig()
-	if err != nil {
-		return nil, "", fmt.Errorf("kubeconfig %s: %w", where, err)
-	}
-	ns, _, err := cc.Namespace()
-	if err != nil {
-		return nil, "", err
-	}
-	return cfg, ns, nil
-}
-
-func contextNames[V any](m map[string]V) string {
-	var names []string
-	for n := range m {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
+	return cfg, ns, err
 }
 
 // forwardOptions backs `devmtls forward`.
