@@ -57,12 +57,14 @@ func (o *composeRunOptions) Complete(ctx context.Context) error {
 }
 
 func (o *composeRunOptions) Run(ctx context.Context) error {
+	var docker *compose.Docker
 	if !o.printOverlay && !contains(composeSubcommandsWithoutDaemon, o.sub) {
 		d, err := compose.ConnectDocker(ctx)
 		if err != nil {
 			return err
 		}
-		d.Close()
+		defer d.Close()
+		docker = d
 	}
 	p := o.env.project
 	overlay := ""
@@ -79,9 +81,27 @@ func (o *composeRunOptions) Run(ctx context.Context) error {
 	} else {
 		overlay = o.existingOverlay(ctx)
 	}
+	// Declared forwards listen before compose starts the services, so the
+	// first call a service makes already finds them. `up -d` leaves them
+	// running in the background; a foreground `up` takes them down with it.
+	forwards := o.sub == "up" && len(p.Config.Forwards) > 0
+	if forwards {
+		if err := o.startForwards(ctx, docker); err != nil {
+			return err
+		}
+	}
 	args := append(append(append([]string{}, o.args.globals...), compose.ProjectArgs(p, overlay)...), o.sub)
 	args = append(args, o.rest...)
 	code, err := o.runtime.Run(ctx, args, compose.Stdio{In: os.Stdin, Out: o.g.stdout, Err: o.g.stderr})
+	switch {
+	case forwards && !detached(o.rest):
+		// Not ctx: it is cancelled by the Ctrl-C that ended compose.
+		if serr := o.stopForwards(context.Background()); serr != nil && err == nil {
+			err = serr
+		}
+	case o.sub == "down" && err == nil && code == 0:
+		err = o.stopForwards(ctx)
+	}
 	if err != nil {
 		return err
 	}

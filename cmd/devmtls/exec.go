@@ -66,6 +66,7 @@ as with env(1).`,
 }
 
 func (o *execOptions) Run(cmd *cobra.Command) error {
+	o.host.startForwards = true
 	_, vars, err := hostVars(cmd.Context(), o.g, o.host)
 	if err != nil {
 		return err

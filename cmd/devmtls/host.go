@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/hostenv"
+	"github.com/devmtls/devmtls/hybrid"
 	"github.com/spf13/cobra"
 )
 
@@ -15,6 +18,9 @@ type hostFlags struct {
 	service      string
 	runtimeTrust bool
 	postgres     bool
+	// startForwards: serve the project's forwards in this process when no
+	// background process does (devmtls exec, whose command uses them).
+	startForwards bool
 }
 
 // runtimeTrustHelp is shared by the three commands so the warning about
@@ -71,7 +77,73 @@ func hostInput(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Inpu
 	if err != nil {
 		return hostenv.Input{}, usageErrorf("--service: %v", err)
 	}
-	return hostenv.Input{Files: id.Paths, Names: names, Postgres: postgres, RuntimeTrust: f.runtimeTrust}, nil
+	in := hostenv.Input{Files: id.Paths, Names: names, Postgres: postgres, RuntimeTrust: f.runtimeTrust}
+	if in.Extra, err = forwardVars(ctx, g, env, f.startForwards); err != nil {
+		return hostenv.Input{}, err
+	}
+	return in, nil
+}
+
+// forwardVars names where each forward the project declares is reachable from
+// the host (ORDERS_ADDR=127.0.0.1:443, and ORDERS_5432_ADDR per port when there
+// are several). It reads them from the background process `devmtls up -d`
+// runs; when none runs, with start (devmtls exec) the forwards are served by
+// this process on loopback until it exits, and without it a warning says why
+// the variables are missing.
+func forwardVars(ctx context.Context, g *globalOptions, env *environment, start bool) ([]hostenv.Var, error) {
+	if env.project == nil || len(env.project.Config.Forwards) == 0 {
+		return nil, nil
+	}
+	st, err := hybrid.Read(env.dir)
+	if err != nil {
+		return nil, err
+	}
+	var forwards []hybrid.ForwardState
+	switch {
+	case st != nil:
+		forwards = st.Forwards
+	case start:
+		spec, err := forwardsSpec(env.project, "")
+		if err != nil {
+			return nil, err
+		}
+		local, err := hybrid.ServeLocal(ctx, env.dir, spec, func(format string, args ...any) {
+			fmt.Fprintf(g.stderr, "devmtls: forward "+format+"\n", args...)
+		})
+		if err != nil {
+			return nil, err
+		}
+		// The forwards live as long as this process: exec returns when its
+		// command does, and the process ends right after.
+		context.AfterFunc(ctx, local.Close)
+		forwards = local.Forwards()
+	default:
+		fmt.Fprintf(g.stderr, "devmtls: warning: the forwards of %s are not running (devmtls up -d starts them; devmtls exec runs them itself), so their _ADDR variables are not set\n", env.project.Name)
+		return nil, nil
+	}
+	var vars []hostenv.Var
+	for _, f := range forwards {
+		for i, addr := range f.Host {
+			if i == 0 {
+				vars = append(vars, hostenv.Var{Name: hybrid.AddrVar(f.As, 0), Value: addr})
+			}
+			if len(f.Host) > 1 {
+				_, port, _ := strings.Cut(addr, ":")
+				listen := port
+				for _, p := range env.project.Config.Forwards {
+					if p.As == f.As && i < len(p.Ports) {
+						listen = strconv.Itoa(p.Ports[i].Listen)
+					}
+				}
+				n, _ := strconv.Atoi(listen)
+				vars = append(vars, hostenv.Var{Name: hybrid.AddrVar(f.As, n), Value: addr})
+			}
+		}
+		if f.LastError != "" {
+			fmt.Fprintf(g.stderr, "devmtls: warning: forward %s: %s\n", f.As, f.LastError)
+		}
+	}
+	return vars, nil
 }
 
 // hostVars is hostInput followed by hostenv.Build.

@@ -58,6 +58,7 @@ ide), and on kubectl-style port-forwards that speak mTLS to a test cluster
 		newDownCmd(g),
 		newComposeCmd(g),
 		newStatusCmd(g),
+		newForwardsDaemonCmd(g),
 	)
 	return root
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/compose"
+	"github.com/devmtls/devmtls/hybrid"
 	"github.com/spf13/cobra"
 )
 
@@ -30,6 +31,10 @@ type statusJSON struct {
 	Compose     string                  `json:"compose,omitempty"`
 	Credentials *statusCredentials      `json:"credentials"`
 	Services    []compose.ServiceStatus `json:"services"`
+	// Forwards are the declared forwards' background process, nil when none runs.
+	Forwards *hybrid.State `json:"forwards"`
+	// ForwardsError says why the forwards' state could not be read.
+	ForwardsError string `json:"forwards_error,omitempty"`
 }
 
 type statusProject struct {
@@ -70,6 +75,9 @@ service its containers and whether their credentials are mounted:
   missing    a credentials mount is missing (started without devmtls?)
   opted-out  the service has x-devmtls: false
 
+and the forwards declared in x-devmtls.forwards: where containers and host
+processes reach each, the pod serving it, its connections and its last error.
+
 Exits 1 when the Docker daemon cannot be reached.`,
 		Example: `  devmtls status
   devmtls status --json | jq '.services[] | {name, containers: [.containers[].credentials]}'`,
@@ -103,6 +111,12 @@ func (o *statusOptions) Run(cmd *cobra.Command) error {
 	case !errors.Is(err, fs.ErrNotExist):
 		out.Credentials = &statusCredentials{Error: err.Error()}
 		creds = nil
+	}
+
+	if st, err := hybrid.Read(env.dir); err != nil {
+		out.ForwardsError = err.Error()
+	} else {
+		out.Forwards = st
 	}
 
 	docker, dockerErr := compose.ConnectDocker(ctx)
@@ -167,6 +181,7 @@ func printStatus(w io.Writer, s statusJSON) {
 		fmt.Fprintf(w, "Credentials:  %s, %s, valid until %s (%s)\n", c.Mode, c.KeyType, c.NotAfter.Local().Format("2006-01-02 15:04 MST"), state)
 		fmt.Fprintf(w, "  SHA-256:    %s\n", c.Fingerprint)
 	}
+	printForwardsStatus(w, s)
 	if len(s.Services) == 0 {
 		return
 	}
@@ -206,6 +221,33 @@ func printStatus(w io.Writer, s statusJSON) {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", svc.Name, c.Name, c.State, creds)
 		}
+	}
+	tw.Flush()
+}
+
+func printForwardsStatus(w io.Writer, s statusJSON) {
+	switch {
+	case s.ForwardsError != "":
+		fmt.Fprintf(w, "Forwards:     %s\n", s.ForwardsError)
+		return
+	case s.Forwards == nil:
+		return
+	}
+	fmt.Fprintf(w, "Forwards:     process %d, up since %s\n", s.Forwards.PID, s.Forwards.StartedAt.Local().Format("2006-01-02 15:04:05"))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  FORWARD\tTARGET\tCONTAINERS\tHOST\tPOD\tCONNECTIONS\tLAST ERROR")
+	for _, f := range s.Forwards.Forwards {
+		pod, lastErr := f.Pod, f.LastError
+		if pod == "" {
+			pod = "-"
+		}
+		if lastErr == "" {
+			lastErr = "-"
+		} else if f.LastErrorAt != "" {
+			lastErr = f.LastErrorAt + " " + lastErr
+		}
+		fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\t%d active, %d total\t%s\n", f.As, f.Namespace, f.Target,
+			strings.Join(f.Containers, ","), strings.Join(f.Host, ","), pod, f.Active, f.Total, lastErr)
 	}
 	tw.Flush()
 }

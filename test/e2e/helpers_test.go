@@ -229,15 +229,22 @@ func (f *forward) stop(t testing.TB) time.Duration {
 	return time.Since(start)
 }
 
-// httpsGet makes one request with cfg and returns the body.
-func httpsGet(addr string, cfg *tls.Config) (string, error) {
+// httpsGet makes one request for / with cfg and returns the body.
+func httpsGet(addr string, cfg *tls.Config) (string, error) { return httpsGetPath(addr, "/", cfg) }
+
+// httpsGetPath makes one request for path with cfg and returns the body; a
+// status other than 200 is an error.
+func httpsGetPath(addr, path string, cfg *tls.Config) (string, error) {
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
-	resp, err := client.Get("https://" + addr + "/")
+	resp, err := client.Get("https://" + addr + path)
 	if err != nil {
 		return "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %s", path, resp.Status)
+	}
 	return string(body), err
 }
 

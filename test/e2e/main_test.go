@@ -68,7 +68,13 @@ func setup() error {
 	return nil
 }
 
+// cleanups run at the end of the run (images built once for every test).
+var cleanups []func()
+
 func teardown() {
+	for _, f := range cleanups {
+		f()
+	}
 	clustersMu.Lock()
 	for _, c := range clusters {
 		c.stop()

@@ -7,7 +7,7 @@
 // MTLS_CA name (in the cluster: /var/mtls/cert, /var/mtls/key, and the CA), and
 // refuses any peer without a certificate from the same trust anchor.
 //
-//	shopsvc serve orders|inventory [-listen :8443]
+//	shopsvc serve orders|inventory|pricing [-listen :8443]
 //	shopsvc docs [-listen :8080]
 //	shopsvc call [-no-client-cert | -foreign-cert] URL
 package main
@@ -58,7 +58,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: shopsvc serve orders|inventory [-listen :8443] | shopsvc docs [-listen :8080] | shopsvc call [-no-client-cert|-foreign-cert] URL")
+	fmt.Fprintln(os.Stderr, "usage: shopsvc serve orders|inventory|pricing [-listen :8443] | shopsvc docs [-listen :8080] | shopsvc call [-no-client-cert|-foreign-cert] URL")
 	os.Exit(2)
 }
 
@@ -197,6 +197,20 @@ func serve(args []string) error {
 			log.Printf("GET /orders from %s: asked inventory over mTLS for %d SKUs", peerName(r), len(out))
 			writeJSON(w, map[string]any{"served_by": "orders", "client": peerName(r), "orders": out})
 		})
+		// With PRICING_URL (the hybrid example), orders quotes prices from the
+		// pricing service of the test cluster, over mTLS like everything else.
+		if pricing := os.Getenv("PRICING_URL"); pricing != "" {
+			mux.HandleFunc("GET /quote", func(w http.ResponseWriter, r *http.Request) {
+				sku := r.URL.Query().Get("sku")
+				var price map[string]any
+				if err := getJSON(r.Context(), peer, pricing+"/price?sku="+url.QueryEscape(sku), &price); err != nil {
+					http.Error(w, "ask pricing: "+err.Error(), http.StatusBadGateway)
+					return
+				}
+				log.Printf("GET /quote from %s: asked pricing over mTLS", peerName(r))
+				writeJSON(w, map[string]any{"served_by": "orders", "client": peerName(r), "price": price})
+			})
+		}
 		mux.HandleFunc("GET /reserved", func(w http.ResponseWriter, r *http.Request) {
 			sku, n := r.URL.Query().Get("sku"), 0
 			for _, o := range orders {
@@ -205,6 +219,20 @@ func serve(args []string) error {
 				}
 			}
 			writeJSON(w, map[string]any{"sku": sku, "reserved": n, "client": peerName(r)})
+		})
+	case "pricing":
+		// pricing runs in the test cluster only (examples/cluster): Compose
+		// services reach it by its cluster name through a devmtls forward.
+		prices := map[string]int{"mug": 1250, "tee": 1900, "cap": 1500}
+		pod := envOr("POD_NAME", role)
+		mux.HandleFunc("GET /price", func(w http.ResponseWriter, r *http.Request) {
+			sku := r.URL.Query().Get("sku")
+			cents, ok := prices[sku]
+			if !ok {
+				http.Error(w, "unknown sku "+sku, http.StatusNotFound)
+				return
+			}
+			writeJSON(w, map[string]any{"sku": sku, "price_cents": cents, "served_by": pod, "client": peerName(r)})
 		})
 	case "inventory":
 		ordersURL := envOr("ORDERS_URL", "https://orders:8443")
@@ -220,7 +248,7 @@ func serve(args []string) error {
 			writeJSON(w, stock{SKU: sku, OnHand: onHand[sku], Reserved: res.Reserved, Available: onHand[sku] - res.Reserved})
 		})
 	default:
-		return fmt.Errorf("unknown role %q: use orders or inventory", role)
+		return fmt.Errorf("unknown role %q: use orders, inventory or pricing", role)
 	}
 	srv := &http.Server{Addr: *listen, Handler: mux, TLSConfig: creds.serverConfig(), ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog: log.New(os.Stderr, role+": ", log.LstdFlags)}
