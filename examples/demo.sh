@@ -100,11 +100,66 @@ demo_next() {
   (set x-devmtls mode: ca in compose.yaml) && $d up -d
                                one identity per service: orders then sees "gateway" as its client
   $d status --json             the same report for scripts
-  $d down                      stop the shop (the credentials stay in .devmtls/)
+  export KUBECONFIG=../../.cluster/kubeconfig COMPOSE_FILE=compose.yaml:compose.hybrid.yaml
+  kubectl -n shop delete pod -l app=pricing && kubectl -n shop rollout status deploy/pricing
+  curl --cert .devmtls/cert --key .devmtls/key --cacert .devmtls/ca https://localhost:$SHOP_ORDERS_PORT/quote?sku=mug
+                               the forward moved to the new pricing pod; nothing local restarted
+  $d down                      stop the shop and its forwards (the credentials stay in .devmtls/)
+  make -C ../.. cluster-down   stop the test cluster
 EOF
 }
 
-SECTIONS=(demo_preflight demo_build_images demo_up demo_calls demo_refusals demo_status)
+demo_host() {
+  section "7. Services run on the host (devmtls exec) keep mTLS on too"
+  say "A Node.js storefront calls a Python orders service that calls a Go inventory, all started with devmtls exec:"
+  DEVMTLS="$DEVMTLS" DEVMTLS_DIR="$root/examples/host/.devmtls" "$root/examples/host/demo.sh"
+}
+
+# The hybrid shop: pricing lives only in a Kubernetes test cluster, the rest in
+# Compose. DEMO_HYBRID=0 skips it (the first run builds Kubernetes from source,
+# about ten minutes on two cores; later runs reuse the cached binaries).
+cluster_dir="$root/.cluster"
+kubectl_shop() { kubectl --kubeconfig "$cluster_dir/kubeconfig" -n shop "$@"; }
+
+demo_hybrid() {
+  [ "${DEMO_HYBRID:-1}" = 0 ] && return 0
+  section "8. Hybrid: orders (Compose) calls pricing, which runs only in the test cluster"
+  command -v kubectl >/dev/null || { say "demo: kubectl is needed for the hybrid section (or run with DEMO_HYBRID=0)" >&2; exit 1; }
+  say "Starting the bundled test cluster (kube-apiserver, etcd, controller-manager, scheduler, a test kubelet)..."
+  show make -s -C "$root" cluster-up >/dev/null
+  kubectl_shop get namespace shop >/dev/null 2>&1 || kubectl --kubeconfig "$cluster_dir/kubeconfig" create namespace shop >/dev/null
+  if ! kubectl_shop get secret mtls >/dev/null 2>&1; then
+    say "The cluster's own keypair, made as the article's team did, stored in Secret mtls (it never leaves the cluster):"
+    local kp
+    kp="$(mktemp -d)"
+    show openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=shop-cluster \
+      -addext subjectAltName=DNS:pricing -keyout "$kp/key.pem" -out "$kp/cert.pem" 2>/dev/null
+    show kubectl_shop create secret generic mtls --from-file=cert="$kp/cert.pem" --from-file=key="$kp/key.pem"
+    rm -rf "$kp"
+  fi
+  # The test kubelet runs pods as host processes: pricing is a host build.
+  mkdir -p "$cluster_dir/bin"
+  (cd "$root" && go build -o "$cluster_dir/bin/shopsvc" ./examples/shop/shopsvc)
+  sed "s#SHOPSVC#$cluster_dir/bin/shopsvc#" "$root/examples/cluster/pricing.yaml" | kubectl_shop apply -f - >/dev/null
+  show kubectl_shop rollout status deploy/pricing --timeout=3m
+  export KUBECONFIG="$cluster_dir/kubeconfig" COMPOSE_FILE=compose.yaml:compose.hybrid.yaml
+  say "compose.hybrid.yaml declares the forward; devmtls up starts it before the services:"
+  show "$DEVMTLS" up -d
+  say "orders quotes a price from pricing in the cluster (host -> orders -> devmtls forward -> pricing pod, mTLS all the way):"
+  for _ in $(seq 1 30); do
+    curl -fsS -o /dev/null --max-time 5 --cert "$envdir/cert" --key "$envdir/key" --cacert "$envdir/ca" "$orders/quote?sku=mug" 2>/dev/null && break
+    sleep 1
+  done
+  show curl -sS --cert "$envdir/cert" --key "$envdir/key" --cacert "$envdir/ca" "$orders/quote?sku=mug"
+  say "A container calls it by its cluster name:"
+  show docker exec "$("$DEVMTLS" compose ps -q orders)" /shopsvc call https://pricing:443/price?sku=tee
+  say "A host process gets its address in PRICING_ADDR:"
+  show "$DEVMTLS" exec -- sh -c 'curl -sS --cert "$MTLS_CERT" --key "$MTLS_KEY" --cacert "$MTLS_CA" "https://$PRICING_ADDR/price?sku=cap"'
+  section "9. The forward in devmtls status"
+  show "$DEVMTLS" status
+}
+
+SECTIONS=(demo_preflight demo_build_images demo_up demo_calls demo_refusals demo_status demo_host demo_hybrid)
 # Sections added by later features go here, before demo_next.
 
 for s in "${SECTIONS[@]}"; do "$s"; done
