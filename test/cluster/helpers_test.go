@@ -38,10 +38,22 @@ func need(t testing.TB, what string, err error) {
 }
 
 // binaries returns the cached cluster binaries, building them on first use.
+// A cold build takes many minutes; under go test's default 10-minute
+// timeout it would end in a timeout panic, so that case stops early with
+// instructions instead.
 func binaries(t testing.TB) *cluster.Binaries {
 	t.Helper()
 	_, err := exec.LookPath("kubectl")
 	need(t, "kubectl not on PATH (install kubectl)", err)
+	if tt, ok := t.(*testing.T); ok {
+		cache, err := cluster.DefaultCacheDir()
+		need(t, "cache directory", err)
+		_, statErr := os.Stat(filepath.Join(cache, "k8s-"+cluster.KubernetesVersion, "kube-apiserver"))
+		if deadline, ok := tt.Deadline(); ok && statErr != nil && time.Until(deadline) < 30*time.Minute {
+			need(t, "Kubernetes binaries not built yet, and building them takes longer than this test's timeout",
+				errors.New("run `make build` (or `go run ./cmd/testcluster build`) first, or go test -timeout 60m"))
+		}
+	}
 	b, err := cluster.EnsureBinaries(context.Background(), cluster.BuildOptions{Logf: t.Logf})
 	need(t, "cluster binaries (etcd, or building Kubernetes)", err)
 	return b
