@@ -29,11 +29,15 @@ const ModulePath = "github.com/devmtls/devmtls/test/cluster"
 
 // Binaries are the executables a cluster runs.
 type Binaries struct {
+	// APIServer, ControllerManager and Scheduler are built from
+	// k8s.io/kubernetes at KubernetesVersion.
 	APIServer         string
 	ControllerManager string
 	Scheduler         string
-	Kubelet           string
-	Etcd              string
+	// Kubelet is cmd/testkubelet of this module.
+	Kubelet string
+	// Etcd is an installed etcd 3.x (Debian's etcd-server by default).
+	Etcd string
 }
 
 // BuildOptions controls EnsureBinaries.
@@ -158,7 +162,7 @@ func buildKubernetes(ctx context.Context, root, k8sDir, modDir string, logf func
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	_ = os.RemoveAll(k8sDir) // a partial directory from an older, non-atomic layout
+	_ = os.RemoveAll(k8sDir) // incomplete, or allExist would have passed
 	if err := os.Rename(tmp, k8sDir); err != nil {
 		return err
 	}
@@ -167,9 +171,10 @@ func buildKubernetes(ctx context.Context, root, k8sDir, modDir string, logf func
 }
 
 // ensureKubelet builds cmd/testkubelet unless a binary built from the same
-// sources exists. The key is a hash of every non-test Go file, go.mod and
-// go.sum of this module and the Go version, so editing the kubelet rebuilds
-// it and nothing else does.
+// sources exists. The key hashes the Go version, go.mod, go.sum and the
+// non-test Go files under cmd/testkubelet and internal/ (the only packages
+// of this module the kubelet may import), so editing the kubelet rebuilds
+// it and editing the cluster package does not.
 func ensureKubelet(ctx context.Context, root, modDir string, logf func(string, ...any)) (string, error) {
 	key, err := sourceHash(modDir)
 	if err != nil {
@@ -214,22 +219,23 @@ func pruneOld(dir, keep string) {
 }
 
 func sourceHash(modDir string) (string, error) {
-	var files []string
-	err := filepath.WalkDir(modDir, func(p string, d fs.DirEntry, err error) error {
+	files := []string{filepath.Join(modDir, "go.mod"), filepath.Join(modDir, "go.sum")}
+	for _, tree := range []string{"cmd/testkubelet", "internal"} {
+		err := filepath.WalkDir(filepath.Join(modDir, tree), func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			if name := d.Name(); !d.IsDir() && strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") {
+				files = append(files, p)
+			}
+			return nil
+		})
 		if err != nil {
-			return err
+			return "", err
 		}
-		if d.IsDir() && p != modDir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
-			return filepath.SkipDir
-		}
-		name := d.Name()
-		if !d.IsDir() && (name == "go.mod" || name == "go.sum" || strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) {
-			files = append(files, p)
-		}
-		return nil
-	})
-	if err != nil {
-		return "", err
 	}
 	sort.Strings(files)
 	h := sha256.New()

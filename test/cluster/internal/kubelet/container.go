@@ -78,6 +78,7 @@ func (c *container) stopped() bool {
 func (c *container) status() v1.ContainerStatus {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	started := c.started
 	cs := v1.ContainerStatus{
 		Name:                 c.spec.Name,
 		Image:                c.spec.Image,
@@ -86,19 +87,15 @@ func (c *container) status() v1.ContainerStatus {
 		LastTerminationState: *c.last.DeepCopy(),
 		Ready:                c.ready,
 		RestartCount:         c.restarts,
-		Started:              &c.started,
+		Started:              &started,
 	}
-	if c.state.Waiting == nil || c.last.Terminated != nil {
+	switch {
+	case c.state.Running != nil:
 		cs.ContainerID = c.containerID(c.restarts)
-	}
-	if c.state.Running == nil && c.state.Terminated == nil && c.last.Terminated == nil {
-		cs.ContainerID = ""
-	}
-	if c.init {
-		cs.Started = nil
-		if c.state.Running != nil {
-			cs.Started = &c.started
-		}
+	case c.state.Terminated != nil:
+		cs.ContainerID = c.state.Terminated.ContainerID
+	case c.last.Terminated != nil:
+		cs.ContainerID = c.last.Terminated.ContainerID
 	}
 	return cs
 }

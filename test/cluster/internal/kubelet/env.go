@@ -175,7 +175,11 @@ func resolveEnv(ctx context.Context, get objectGetter, in envInput) (map[string]
 // podFieldValue resolves a downward-API fieldRef as the kubelet's
 // podFieldSelectorRuntimeValue does.
 func podFieldValue(fs *v1.ObjectFieldSelector, pod *v1.Pod, podIP string) (string, error) {
-	path, _, err := podshelper.ConvertDownwardAPIFieldLabel(fs.APIVersion, fs.FieldPath, "")
+	version := fs.APIVersion
+	if version == "" {
+		version = "v1" // what API defaulting fills in
+	}
+	path, _, err := podshelper.ConvertDownwardAPIFieldLabel(version, fs.FieldPath, "")
 	if err != nil {
 		return "", err
 	}

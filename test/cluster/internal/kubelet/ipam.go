@@ -34,7 +34,9 @@ func newIPAM(lockDir string) (*ipam, error) {
 	// Several users may share the lock directory (it lives in /tmp).
 	_ = os.Chmod(lockDir, 0o1777)
 	for n := 1; n <= 254; n++ {
-		f, err := os.OpenFile(filepath.Join(lockDir, fmt.Sprintf("127.%d.lock", n)), os.O_CREATE|os.O_RDWR, 0o666)
+		// Read-only suffices for flock and lets another user lock a file
+		// this user created.
+		f, err := os.OpenFile(filepath.Join(lockDir, fmt.Sprintf("127.%d.lock", n)), os.O_CREATE|os.O_RDONLY, 0o644)
 		if err != nil {
 			continue
 		}
