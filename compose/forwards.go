@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/devmtls/devmtls/portforward"
+	"github.com/devmtls/devmtls/portforward/target"
 )
 
 // Forward is one x-devmtls.forwards entry: a service of the test cluster that
@@ -24,7 +24,7 @@ import (
 //	      server_name: orders.shop.svc
 //	      as: orders              # default: the target's NAME
 type Forward struct {
-	Target     portforward.Target `json:"-"`
+	Target     target.Target `json:"-"`
 	TargetSpec string             `json:"target"`
 	Namespace  string             `json:"namespace,omitempty"`
 	Context    string             `json:"context,omitempty"`
@@ -54,14 +54,14 @@ func parseForwards(p string, v any) ([]Forward, error) {
 	seen := map[string]string{}
 	for i, item := range list {
 		ip := fmt.Sprintf("%s[%d]", p, i)
-		f := Forward{Protocol: string(portforward.ProtocolTCP)}
+		f := Forward{Protocol: "tcp"}
 		err := decodeMapping(ip, item, map[string]fieldDecoder{
 			"target": func(p string, v any) error {
 				s, err := asString(p, v)
 				if err != nil {
 					return err
 				}
-				t, err := portforward.ParseTarget(s)
+				t, err := target.ParseTarget(s)
 				if err != nil {
 					return fieldErr(p, "%v", err)
 				}
@@ -75,7 +75,7 @@ func parseForwards(p string, v any) ([]Forward, error) {
 			"as":          stringInto(&f.As),
 			"protocol": func(p string, v any) error {
 				s, err := asString(p, v)
-				if err == nil && s != string(portforward.ProtocolTCP) && s != string(portforward.ProtocolPostgres) {
+				if err == nil && s != "tcp" && s != "postgres" {
 					err = fieldErr(p, "must be tcp or postgres, got %q", s)
 				}
 				f.Protocol = s
@@ -108,7 +108,7 @@ func parseForwards(p string, v any) ([]Forward, error) {
 		seen[f.As] = ip
 		f.Target.Ports = nil
 		for _, fp := range f.Ports {
-			f.Target.Ports = append(f.Target.Ports, portforward.PortSpec{Local: fp.Listen, Remote: fp.Remote})
+			f.Target.Ports = append(f.Target.Ports, target.PortSpec{Local: fp.Listen, Remote: fp.Remote})
 		}
 		out = append(out, f)
 	}
@@ -146,7 +146,7 @@ func asPorts(p string, v any) ([]ForwardPort, error) {
 		default:
 			return nil, fieldErr(ep, "must be a port such as \"443\" or \"8443:https\", got %s", describe(e))
 		}
-		spec, err := portforward.ParsePortSpec(s)
+		spec, err := target.ParsePortSpec(s)
 		if err != nil {
 			return nil, fieldErr(ep, "%v", err)
 		}

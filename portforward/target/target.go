@@ -1,9 +1,7 @@
-// Package portforward is kubectl port-forward that speaks mTLS: it resolves
-// pods, services and controllers like kubectl, opens one stream pair per local
-// connection through the API server, terminates local TLS with the dev keypair
-// and originates mTLS to the pod with the cluster's credentials, and keeps its
-// listeners through pod restarts.
-package portforward
+// Package target parses what a forward points at, as kubectl port-forward
+// spells it: TYPE/NAME targets and [LOCAL:]REMOTE ports. It has no Kubernetes
+// dependencies, so the compose package can validate x-devmtls.forwards with it.
+package target
 
 import (
 	"fmt"

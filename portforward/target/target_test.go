@@ -1,4 +1,4 @@
-package portforward
+package target
 
 import (
 	"reflect"

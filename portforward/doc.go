@@ -1,0 +1,36 @@
+// Package portforward is kubectl port-forward that speaks mTLS: it resolves
+// pods, services and controllers like kubectl, opens one stream pair per local
+// connection through the API server, terminates local TLS with the dev keypair
+// and originates mTLS to the pod with the cluster's credentials, and keeps its
+// listeners through pod restarts.
+package portforward
+
+import spec "github.com/devmtls/devmtls/portforward/target"
+
+// The target types, re-exported so callers of this package need only it.
+type (
+	// Target is one TYPE/NAME with its ports.
+	Target = spec.Target
+	// PortSpec is one [LOCAL:]REMOTE pair.
+	PortSpec = spec.PortSpec
+	// Kind is the type of object a forward targets.
+	Kind = spec.Kind
+)
+
+// The kinds of target.
+const (
+	KindPod         = spec.KindPod
+	KindService     = spec.KindService
+	KindDeployment  = spec.KindDeployment
+	KindStatefulSet = spec.KindStatefulSet
+	KindReplicaSet  = spec.KindReplicaSet
+)
+
+// ParseArgs reads `TYPE/NAME [LOCAL:]REMOTE…` arguments; see target.ParseArgs.
+func ParseArgs(args []string) ([]Target, error) { return spec.ParseArgs(args) }
+
+// ParseTarget reads one TYPE/NAME; see target.ParseTarget.
+func ParseTarget(s string) (Target, error) { return spec.ParseTarget(s) }
+
+// ParsePortSpec reads one [LOCAL:]REMOTE; see target.ParsePortSpec.
+func ParsePortSpec(s string) (PortSpec, error) { return spec.ParsePortSpec(s) }
