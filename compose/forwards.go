@@ -25,14 +25,14 @@ import (
 //	      as: orders              # default: the target's NAME
 type Forward struct {
 	Target     target.Target `json:"-"`
-	TargetSpec string             `json:"target"`
-	Namespace  string             `json:"namespace,omitempty"`
-	Context    string             `json:"context,omitempty"`
-	Ports      []ForwardPort      `json:"ports"`
-	Secret     string             `json:"secret,omitempty"`
-	Protocol   string             `json:"protocol"`
-	ServerName string             `json:"server_name,omitempty"`
-	As         string             `json:"as"`
+	TargetSpec string        `json:"target"`
+	Namespace  string        `json:"namespace,omitempty"`
+	Context    string        `json:"context,omitempty"`
+	Ports      []ForwardPort `json:"ports"`
+	Secret     string        `json:"secret,omitempty"`
+	Protocol   string        `json:"protocol"`
+	ServerName string        `json:"server_name,omitempty"`
+	As         string        `json:"as"`
 }
 
 // ForwardPort is the port containers connect to (Listen) and the port of the
