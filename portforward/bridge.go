@@ -14,10 +14,6 @@ import (
 	"k8s.io/streaming/pkg/httpstream"
 )
 
-// copyBufferSize is larger than io.Copy's 32 KiB so one read can drain a whole
-// TLS record burst and a stream frame; measured in `make bench`.
-const copyBufferSize = 128 << 10
-
 // pendingLocal is what the local handshake read that must still be sent on.
 type pendingLocal struct {
 	startup []byte // a plain PostgreSQL startup packet (local plain mode)
@@ -75,7 +71,7 @@ func (f *Forwarder) acceptLocal(raw net.Conn) (net.Conn, pendingLocal, error) {
 	if f.opts.Local == LocalPlain {
 		return raw, pending, nil
 	}
-	tc := tls.Server(raw, f.opts.LocalTLS)
+	tc := tls.Server(newSocketBatchConn(raw), f.opts.LocalTLS)
 	if err := tc.Handshake(); err != nil {
 		var rh tls.RecordHeaderError
 		if f.opts.Protocol == ProtocolPostgres && errors.As(err, &rh) {
@@ -88,30 +84,69 @@ func (f *Forwarder) acceptLocal(raw net.Conn) (net.Conn, pendingLocal, error) {
 	return tc, pending, nil
 }
 
-// bridge connects one local connection to the pod: mTLS over the data stream
-// (after SSLRequest for PostgreSQL), then bytes both ways with half-closes
-// passed on, until both directions end.
-func (f *Forwarder) bridge(ctx context.Context, t *target, s *session, local net.Conn, data, errStream httpstream.Stream, pending pendingLocal) error {
+// podConn is one connection to the pod: a data+error stream pair on a
+// session and the mTLS session over the data stream.
+type podConn struct {
+	sess   *session
+	data   httpstream.Stream
+	errs   httpstream.Stream
+	stream *batchConn
+	tls    *tls.Conn
+	errc   <-chan error // the kubelet's explanation, if it gives one
+}
+
+// close gives the streams and the session back; the pod sees the stream end.
+func (p *podConn) close() {
+	p.data.Reset()
+	p.sess.conn.RemoveStreams(p.data, p.errs)
+	p.sess.release()
+}
+
+// dialPod opens a connection to the pod behind t's port p: the target's
+// session (re-resolved and redialled once when its stream connection broke),
+// a stream pair, and mTLS with the cluster credentials (after SSLRequest for
+// PostgreSQL).
+func (f *Forwarder) dialPod(ctx context.Context, t *target, p PortSpec) (*podConn, error) {
+	for attempt := 0; ; attempt++ {
+		sess, err := t.session(ctx)
+		if err != nil {
+			return nil, err
+		}
+		data, errs, err := sess.open(p)
+		if err != nil {
+			sess.invalidate()
+			sess.release()
+			if attempt == 0 {
+				continue
+			}
+			return nil, err
+		}
+		pc, err := f.handshakePod(ctx, sess, data, errs)
+		if err != nil {
+			sess.conn.RemoveStreams(data, errs)
+			sess.release()
+			return nil, err
+		}
+		return pc, nil
+	}
+}
+
+func (f *Forwarder) handshakePod(ctx context.Context, s *session, data, errs httpstream.Stream) (*podConn, error) {
 	errc := make(chan error, 1)
 	go func() {
-		msg, err := io.ReadAll(errStream)
-		switch {
-		case err != nil:
-			errc <- nil
-		case len(msg) > 0:
+		msg, err := io.ReadAll(errs)
+		if err == nil && len(msg) > 0 {
 			errc <- fmt.Errorf("pod %s: %s", s.pod.Name, strings.TrimSpace(string(msg)))
-		default:
-			errc <- nil
+			return
 		}
+		errc <- nil
 	}()
-	defer s.conn.RemoveStreams(data, errStream)
 	// The pod's identity is the TLS session cache key (ServerName is often empty).
-	stream := &streamConn{Stream: data, remote: streamAddr(s.pod.Namespace + "/" + s.pod.Name + ":" + string(s.pod.UID))}
-
+	stream := &batchConn{Conn: streamConn{Stream: data, remote: streamAddr(s.pod.Namespace + "/" + s.pod.Name + ":" + string(s.pod.UID))}}
 	if f.opts.Protocol == ProtocolPostgres {
 		if err := requestPostgresTLS(stream); err != nil {
 			data.Reset()
-			return f.streamError(errc, fmt.Errorf("pod %s: %w", s.pod.Name, err))
+			return nil, f.streamError(errc, fmt.Errorf("pod %s: %w", s.pod.Name, err))
 		}
 	}
 	remote := tls.Client(stream, s.creds.ClientConfig(s.serverName))
@@ -120,17 +155,24 @@ func (f *Forwarder) bridge(ctx context.Context, t *target, s *session, local net
 	cancel()
 	if err != nil {
 		data.Reset()
-		refuse(local, f.opts.Protocol, err)
-		return f.streamError(errc, fmt.Errorf("mTLS handshake with pod %s (credentials from secret %s): %v", s.pod.Name, s.creds.Source, err))
+		return nil, f.streamError(errc, fmt.Errorf("mTLS handshake with pod %s (credentials from secret %s): %v", s.pod.Name, s.creds.Source, err))
 	}
+	return &podConn{sess: s, data: data, errs: errs, stream: stream, tls: remote, errc: errc}, nil
+}
+
+// bridge sends what the local handshake left pending, then copies bytes both
+// ways with half-closes passed on until both directions end.
+func (f *Forwarder) bridge(local net.Conn, pc *podConn, pending pendingLocal) error {
+	defer pc.sess.conn.RemoveStreams(pc.data, pc.errs)
+	defer pc.sess.release()
 	if pending.startup != nil {
-		if _, err := remote.Write(pending.startup); err != nil {
-			data.Reset()
-			return f.streamError(errc, err)
+		if _, err := pc.tls.Write(pending.startup); err != nil {
+			pc.data.Reset()
+			return f.streamError(pc.errc, err)
 		}
 	}
-	pipe(local, remote, data)
-	return <-errc
+	pipe(local, pc.tls, pc.stream, pc.data)
+	return <-pc.errc
 }
 
 // streamError prefers the kubelet's explanation (error stream) over ours.
@@ -150,7 +192,7 @@ func (f *Forwarder) streamError(errc <-chan error, ours error) error {
 // side closes, and the answer keeps flowing; when the pod side ends, the local
 // connection is closed (after a close_notify), since a pod that has finished
 // — or died — will not read anything more. An error either way closes both.
-func pipe(local net.Conn, remote *tls.Conn, data httpstream.Stream) {
+func pipe(local net.Conn, remote *tls.Conn, remoteBatch *batchConn, data httpstream.Stream) {
 	var once sync.Once
 	closeAll := func() {
 		once.Do(func() {
@@ -163,27 +205,24 @@ func pipe(local net.Conn, remote *tls.Conn, data httpstream.Stream) {
 	localDone := make(chan struct{})
 	go func() {
 		defer close(localDone)
-		buf := make([]byte, copyBufferSize)
-		if _, err := io.CopyBuffer(remote, onlyReader{local}, buf); err != nil {
+		if err := relay(remote, local, remoteBatch); err != nil {
 			closeAll()
 			return
 		}
 		remote.CloseWrite()
 		data.Close()
 	}()
-	buf := make([]byte, copyBufferSize)
-	io.CopyBuffer(onlyWriter{local}, remote, buf)
+	var localBatch *batchConn
+	if tc, ok := local.(*tls.Conn); ok {
+		localBatch, _ = tc.NetConn().(*batchConn)
+	}
+	relay(local, remote, localBatch)
 	if tc, ok := local.(*tls.Conn); ok {
 		tc.CloseWrite()
 	}
 	closeAll()
 	<-localDone
 }
-
-// onlyReader and onlyWriter hide ReadFrom/WriteTo so io.CopyBuffer really uses
-// the large buffer.
-type onlyReader struct{ io.Reader }
-type onlyWriter struct{ io.Writer }
 
 // refuse tells a local client why its connection cannot be served, where the
 // protocol has a way to say so.

@@ -397,8 +397,35 @@ func (f *Forwarder) handle(ctx context.Context, l *listener, raw net.Conn) {
 	t.total.Add(1)
 	defer t.active.Add(-1)
 
+	// For plain TCP the pod side is opened while the local client completes
+	// its handshake: the two round trips overlap, and they are most of a new
+	// connection's latency. A local client that then fails its handshake
+	// leaves the pod a connection that ends without data, as a client of
+	// kubectl port-forward would. PostgreSQL keeps the order, since its
+	// opening decides whether a pod connection is wanted (CancelRequest).
+	type dialed struct {
+		pc  *podConn
+		err error
+	}
+	var early chan dialed
+	if f.opts.Protocol == ProtocolTCP {
+		early = make(chan dialed, 1)
+		go func() {
+			pc, err := f.dialPod(ctx, t, l.port)
+			early <- dialed{pc, err}
+		}()
+	}
 	local, pending, err := f.acceptLocal(raw)
 	if err != nil {
+		if early != nil {
+			go func() {
+				if d := <-early; d.pc != nil {
+					d.pc.close()
+				} else {
+					t.report(d.err)
+				}
+			}()
+		}
 		// A client that fails its own handshake is the client's problem; say so
 		// once per cause without touching the target's health.
 		t.reportLocal(fmt.Errorf("local client %s: %v", raw.RemoteAddr(), err))
@@ -409,33 +436,21 @@ func (f *Forwarder) handle(ctx context.Context, l *listener, raw net.Conn) {
 		f.forwardCancel(ctx, t, l.port, pending.cancel)
 		return
 	}
-
-	for attempt := 0; ; attempt++ {
-		sess, err := t.session(ctx)
-		if err != nil {
-			t.report(err)
-			refuse(local, f.opts.Protocol, err)
-			return
-		}
-		remote, errStream, err := sess.open(l.port)
-		if err != nil {
-			sess.invalidate()
-			sess.release()
-			if attempt == 0 {
-				continue // the stream connection broke: re-resolve and redial once
-			}
-			t.report(err)
-			refuse(local, f.opts.Protocol, err)
-			return
-		}
-		err = f.bridge(ctx, t, sess, local, remote, errStream, pending)
-		sess.release()
-		if err != nil {
-			t.report(err)
-		} else {
-			t.recovered()
-		}
+	var d dialed
+	if early != nil {
+		d = <-early
+	} else {
+		d.pc, d.err = f.dialPod(ctx, t, l.port)
+	}
+	if d.err != nil {
+		t.report(d.err)
+		refuse(local, f.opts.Protocol, d.err)
 		return
+	}
+	if err := f.bridge(local, d.pc, pending); err != nil {
+		t.report(err)
+	} else {
+		t.recovered()
 	}
 }
 
