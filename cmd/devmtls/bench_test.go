@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/devmtls/devmtls/internal/testenv"
 )
 
 // BenchmarkCertsVsOpenSSL times the whole `devmtls certs` process creating a
@@ -13,10 +15,7 @@ import (
 // one run so machine noise hits both. It reports each median-free mean and the
 // ratio openssl/devmtls ("x-faster").
 func BenchmarkCertsVsOpenSSL(b *testing.B) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		b.Skip("openssl is missing: apt-get install openssl")
-	}
+	openssl := testenv.LookPath(b, "openssl", "apt-get install openssl")
 	var ours, theirs time.Duration
 	for i := 0; b.Loop(); i++ {
 		dir := b.TempDir()
