@@ -171,7 +171,7 @@ func (f *Forwarder) bridge(local net.Conn, pc *podConn, pending pendingLocal) er
 			return f.streamError(pc.errc, err)
 		}
 	}
-	pipe(local, pc.tls, pc.stream, pc.data)
+	pipe(local, pc.tls, pc.stream, pc.data, &f.budget)
 	return <-pc.errc
 }
 
@@ -192,7 +192,7 @@ func (f *Forwarder) streamError(errc <-chan error, ours error) error {
 // side closes, and the answer keeps flowing; when the pod side ends, the local
 // connection is closed (after a close_notify), since a pod that has finished
 // — or died — will not read anything more. An error either way closes both.
-func pipe(local net.Conn, remote *tls.Conn, remoteBatch *batchConn, data httpstream.Stream) {
+func pipe(local net.Conn, remote *tls.Conn, remoteBatch *batchConn, data httpstream.Stream, budget *batchBudget) {
 	var once sync.Once
 	closeAll := func() {
 		once.Do(func() {
@@ -205,7 +205,7 @@ func pipe(local net.Conn, remote *tls.Conn, remoteBatch *batchConn, data httpstr
 	localDone := make(chan struct{})
 	go func() {
 		defer close(localDone)
-		if err := relay(remote, local, remoteBatch); err != nil {
+		if err := relay(remote, local, remoteBatch, budget); err != nil {
 			closeAll()
 			return
 		}
@@ -216,7 +216,7 @@ func pipe(local net.Conn, remote *tls.Conn, remoteBatch *batchConn, data httpstr
 	if tc, ok := local.(*tls.Conn); ok {
 		localBatch, _ = tc.NetConn().(*batchConn)
 	}
-	relay(local, remote, localBatch)
+	relay(local, remote, localBatch, budget)
 	if tc, ok := local.(*tls.Conn); ok {
 		tc.CloseWrite()
 	}

@@ -95,7 +95,7 @@ func TestPipeBatchesStreamWrites(t *testing.T) {
 	before := stream.writes.Load()
 	done := make(chan struct{})
 	go func() {
-		pipe(local, remote, batch, stream)
+		pipe(local, remote, batch, stream, &batchBudget{})
 		close(done)
 	}()
 

@@ -139,6 +139,8 @@ type Forwarder struct {
 	targets   []*target
 	listeners []*listener
 
+	budget batchBudget // shared by every connection's relays
+
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
 	wg        sync.WaitGroup

@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Every hop of a forward is paid per write, not per byte: each write to the
@@ -17,27 +19,71 @@ import (
 // one go: when the far side keeps up every record leaves at once, when it does
 // not, writes grow until they are few.
 
-// relayLimit bounds what a relay holds: the reader waits when this much is
-// gathered and not yet written.
-const relayLimit = 256 << 10
+// A relay's reader waits when it has gathered its limit and the writer has
+// not taken it yet. Big batches make a single transfer fast; many connections
+// at once share a budget instead, so memory stays near kubectl's while each
+// batch still spans several records.
+const (
+	relayMaxBatch = 256 << 10
+	relayMinBatch = 32 << 10
+	relayBudget   = 8 << 20 // for all of one Forwarder's relays together
+)
 
-// relayReadSize is one read's buffer: a TLS record (16 KiB plus overhead) or a
-// good gulp from a socket.
-const relayReadSize = 64 << 10
+// relayIdleRelease is how long a relay waits for data before it drops its
+// batch buffers.
+const relayIdleRelease = 250 * time.Millisecond
+
+// batchBudget divides relayBudget among the relays running at a time.
+type batchBudget struct {
+	relays atomic.Int64
+}
+
+func (b *batchBudget) limit() int {
+	n := b.relays.Load()
+	if n < 1 {
+		n = 1
+	}
+	return int(min(max(relayBudget/n, relayMinBatch), relayMaxBatch))
+}
+
+// relayReadSize is one read's buffer, held for as long as the connection is
+// open: a TLS record (16 KiB plus overhead) or a good gulp from a socket.
+const relayReadSize = 32 << 10
 
 // relay copies src to dst until src ends (io.EOF: nil) or either side fails.
 // batch, when not nil, is the connection under dst: a TLS write of many records
 // is then sent as one write.
-func relay(dst io.Writer, src io.Reader, batch *batchConn) error {
-	r := &relayBuffer{}
+func relay(dst io.Writer, src io.Reader, batch *batchConn, budget *batchBudget) error {
+	budget.relays.Add(1)
+	defer budget.relays.Add(-1)
+	r := &relayBuffer{budget: budget}
 	r.cond.L = &r.mu
 	go r.fill(src)
 	var out []byte
 	for {
 		out = out[:0]
 		r.mu.Lock()
-		for len(r.gathered) == 0 && r.readErr == nil {
-			r.cond.Wait()
+		if len(r.gathered) == 0 && r.readErr == nil {
+			// A connection that goes quiet gives its burst buffers back;
+			// one that is merely between records keeps them.
+			idle := time.AfterFunc(relayIdleRelease, func() {
+				r.mu.Lock()
+				r.idle = true
+				r.cond.Signal()
+				r.mu.Unlock()
+			})
+			for len(r.gathered) == 0 && r.readErr == nil {
+				if r.idle {
+					out, r.gathered = nil, nil
+					if batch != nil {
+						batch.release()
+					}
+					r.idle = false
+				}
+				r.cond.Wait()
+			}
+			idle.Stop()
+			r.idle = false
 		}
 		out, r.gathered = r.gathered, out
 		readErr := r.readErr
@@ -75,10 +121,12 @@ func writeBatched(dst io.Writer, p []byte, batch *batchConn) error {
 // relayBuffer is what a relay's reader has gathered and its writer not yet
 // taken.
 type relayBuffer struct {
+	budget   *batchBudget
 	mu       sync.Mutex
 	cond     sync.Cond
 	gathered []byte
 	readErr  error // set once, after the last bytes
+	idle     bool  // the writer has waited relayIdleRelease for data
 	stopped  bool  // the writer failed: the reader stops at its next read
 }
 
@@ -87,7 +135,7 @@ func (r *relayBuffer) fill(src io.Reader) {
 	for {
 		n, err := src.Read(buf)
 		r.mu.Lock()
-		for len(r.gathered) >= relayLimit && !r.stopped {
+		for len(r.gathered) >= r.budget.limit() && !r.stopped {
 			r.cond.Wait()
 		}
 		if r.stopped {
@@ -153,6 +201,15 @@ func (c *batchConn) Write(p []byte) (int, error) {
 func (c *batchConn) begin() {
 	c.mu.Lock()
 	c.batching = true
+	c.mu.Unlock()
+}
+
+// release drops the buffer that batches were gathered in.
+func (c *batchConn) release() {
+	c.mu.Lock()
+	if !c.batching {
+		c.pending = nil
+	}
 	c.mu.Unlock()
 }
 

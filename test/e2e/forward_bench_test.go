@@ -1,14 +1,18 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +37,7 @@ func BenchmarkForward(b *testing.B) {
 	s := newShop(b, false)
 	s.c.deployMTLS(b, s.ns, "echo", 1, "echo")
 	f := s.forward(b, 2, "--transport", benchTransport(), "svc/echo", ":443")
-	kaddr := s.c.kubectlPortForward(b, s.ns, "svc/echo", ":443")
+	kaddr, _ := s.c.kubectlPortForward(b, s.ns, "svc/echo", ":443")
 	saddr := startStunnel(b, stunnel, kaddr, s)
 
 	peers := []struct {
@@ -157,4 +161,106 @@ func benchTransport() string {
 		return t
 	}
 	return "auto"
+}
+
+// BenchmarkForwardMemory compares the resident memory of devmtls forward and
+// kubectl port-forward (same API server, same mTLS echo pod) while each holds
+// the same number of open connections that have each echoed some data: what a
+// busy local client pool costs. Reported in MiB and as devmtls/kubectl.
+func BenchmarkForwardMemory(b *testing.B) {
+	const conns = 200
+	const perConn = 256 << 10
+	s := newShop(b, false)
+	s.c.deployMTLS(b, s.ns, "echo", 1, "echo")
+	f := s.forward(b, 2, "--transport", benchTransport(), "svc/echo", ":443")
+	kaddr, kpid := s.c.kubectlPortForward(b, s.ns, "svc/echo", ":443")
+	peers := []struct {
+		name string
+		pid  int
+		dial func() (net.Conn, error)
+	}{
+		{"devmtls", f.cmd.Process.Pid, func() (net.Conn, error) { return tls.Dial("tcp", f.ipv4(b, 0), s.devClient()) }},
+		{"kubectl", kpid, func() (net.Conn, error) {
+			return tls.Dial("tcp", kaddr, s.cluster.ClientConfig(s.cluster.Top, "localhost"))
+		}},
+	}
+	rss := map[string]float64{}
+	for b.Loop() {
+		for _, p := range peers {
+			held := make([]net.Conn, 0, conns)
+			var mu sync.Mutex
+			var wg sync.WaitGroup
+			errs := make(chan error, conns)
+			for range conns {
+				wg.Go(func() {
+					conn, err := p.dial()
+					if err != nil {
+						errs <- err
+						return
+					}
+					mu.Lock()
+					held = append(held, conn)
+					mu.Unlock()
+					errs <- echoHold(conn, perConn)
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					b.Fatalf("%s: %v", p.name, err)
+				}
+			}
+			rss[p.name] += float64(residentBytes(b, p.pid)) / (1 << 20)
+			for _, c := range held {
+				c.Close()
+			}
+		}
+	}
+	n := float64(b.N)
+	for _, p := range peers {
+		b.ReportMetric(rss[p.name]/n, p.name+"-RSS-MiB")
+	}
+	b.ReportMetric(rss["devmtls"]/rss["kubectl"], "rss-x-kubectl")
+}
+
+// echoHold sends n bytes, reads them back and leaves the connection open.
+func echoHold(conn net.Conn, n int) error {
+	sent := make([]byte, n)
+	for i := range sent {
+		sent[i] = byte(i * 7)
+	}
+	werr := make(chan error, 1)
+	go func() { _, err := conn.Write(sent); werr <- err }()
+	got := make([]byte, n)
+	if _, err := io.ReadFull(conn, got); err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	if err := <-werr; err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if !bytes.Equal(sent, got) {
+		return fmt.Errorf("echo differs from what was sent")
+	}
+	return nil
+}
+
+// residentBytes is a process's current resident set size (VmRSS).
+func residentBytes(b testing.TB, pid int) int64 {
+	b.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
 }

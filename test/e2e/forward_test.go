@@ -64,7 +64,7 @@ func TestForwardSpeaksMTLSWherePortForwardCannot(t *testing.T) {
 
 	// The same request through plain kubectl port-forward fails the handshake:
 	// the pod wants the cluster's certificate, which the laptop does not hold.
-	kaddr := s.c.kubectlPortForward(t, s.ns, "svc/orders", ":443")
+	kaddr, _ := s.c.kubectlPortForward(t, s.ns, "svc/orders", ":443")
 	insecure := s.devClient()
 	insecure.InsecureSkipVerify = true
 	if body, err := httpsGet(kaddr, insecure); err == nil {

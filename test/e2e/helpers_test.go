@@ -308,8 +308,9 @@ func devmtls(t testing.TB, args ...string) (string, int) {
 	return string(out), code
 }
 
-// kubectlPortForward runs plain kubectl port-forward for comparison.
-func (c *cluster) kubectlPortForward(t testing.TB, ns string, args ...string) string {
+// kubectlPortForward runs plain kubectl port-forward for comparison and
+// returns its first IPv4 listener and its process ID.
+func (c *cluster) kubectlPortForward(t testing.TB, ns string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", c.kubeconfig, "-n", ns, "port-forward"}, args...)...)
 	stdout, _ := cmd.StdoutPipe()
@@ -322,9 +323,9 @@ func (c *cluster) kubectlPortForward(t testing.TB, ns string, args ...string) st
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "Forwarding from "); ok && strings.HasPrefix(rest, "127.") {
 			go io.Copy(io.Discard, stdout)
-			return strings.Fields(rest)[0]
+			return strings.Fields(rest)[0], cmd.Process.Pid
 		}
 	}
 	t.Fatalf("kubectl port-forward %v did not start", args)
-	return ""
+	return "", 0
 }
