@@ -2,6 +2,7 @@ package portforward
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"sync"
@@ -33,9 +34,12 @@ const (
 // batch buffers.
 const relayIdleRelease = 250 * time.Millisecond
 
-// batchBudget divides relayBudget among the relays running at a time.
+// batchBudget is what one Forwarder's relays share: relayBudget, divided
+// among the relays running at a time, and the chunks they read into.
 type batchBudget struct {
 	relays atomic.Int64
+	record sync.Pool // *[]byte of tlsChunkSize: what one TLS read returns at most
+	socket sync.Pool // *[]byte of socketChunkSize
 }
 
 func (b *batchBudget) limit() int {
@@ -46,55 +50,66 @@ func (b *batchBudget) limit() int {
 	return int(min(max(relayBudget/n, relayMinBatch), relayMaxBatch))
 }
 
-// relayReadSize is one read's buffer, held for as long as the connection is
-// open: a TLS record (16 KiB plus overhead) or a good gulp from a socket.
-const relayReadSize = 32 << 10
+// Chunk sizes: crypto/tls returns at most one record's plaintext per Read;
+// a socket gives what it has.
+const (
+	tlsChunkSize    = 16 << 10
+	socketChunkSize = 32 << 10
+)
+
+func (b *batchBudget) chunks(src io.Reader) (*sync.Pool, int) {
+	if _, ok := src.(*tls.Conn); ok {
+		return &b.record, tlsChunkSize
+	}
+	return &b.socket, socketChunkSize
+}
 
 // relay copies src to dst until src ends (io.EOF: nil) or either side fails.
-// batch, when not nil, is the connection under dst: a TLS write of many records
-// is then sent as one write.
+// batch, when not nil, is the connection under dst: the TLS records of one
+// batch are then sent as one write.
 func relay(dst io.Writer, src io.Reader, batch *batchConn, budget *batchBudget) error {
 	budget.relays.Add(1)
 	defer budget.relays.Add(-1)
-	r := &relayBuffer{budget: budget}
+	pool, size := budget.chunks(src)
+	r := &relayBuffer{budget: budget, pool: pool, size: size}
 	r.cond.L = &r.mu
 	go r.fill(src)
-	var out []byte
+	var taken []*[]byte
 	for {
-		out = out[:0]
 		r.mu.Lock()
-		if len(r.gathered) == 0 && r.readErr == nil {
-			// A connection that goes quiet gives its burst buffers back;
-			// one that is merely between records keeps them.
+		if len(r.queued) == 0 && r.readErr == nil {
+			// A connection that goes quiet gives its batch buffer back;
+			// one that is merely between records keeps it.
 			idle := time.AfterFunc(relayIdleRelease, func() {
 				r.mu.Lock()
 				r.idle = true
 				r.cond.Signal()
 				r.mu.Unlock()
 			})
-			for len(r.gathered) == 0 && r.readErr == nil {
-				if r.idle {
-					out, r.gathered = nil, nil
-					if batch != nil {
-						batch.release()
-					}
-					r.idle = false
+			for len(r.queued) == 0 && r.readErr == nil {
+				if r.idle && batch != nil {
+					batch.release()
 				}
+				r.idle = false
 				r.cond.Wait()
 			}
 			idle.Stop()
 			r.idle = false
 		}
-		out, r.gathered = r.gathered, out
+		taken, r.queued = r.queued, taken[:0]
+		r.held = 0
 		readErr := r.readErr
 		r.cond.Signal() // room for the reader again
 		r.mu.Unlock()
 
-		if len(out) > 0 {
-			if err := writeBatched(dst, out, batch); err != nil {
-				r.stop()
-				return err
-			}
+		err := writeChunks(dst, taken, batch)
+		for i, c := range taken {
+			pool.Put(c)
+			taken[i] = nil
+		}
+		if err != nil {
+			r.stop()
+			return err
 		}
 		if readErr != nil {
 			if readErr == io.EOF {
@@ -105,44 +120,74 @@ func relay(dst io.Writer, src io.Reader, batch *batchConn, budget *batchBudget) 
 	}
 }
 
-func writeBatched(dst io.Writer, p []byte, batch *batchConn) error {
-	if batch == nil {
-		_, err := dst.Write(p)
-		return err
+// writeChunks writes the chunks in order, as one write to batch's connection
+// when there is one.
+func writeChunks(dst io.Writer, chunks []*[]byte, batch *batchConn) error {
+	if len(chunks) == 0 {
+		return nil
 	}
-	batch.begin()
-	_, err := dst.Write(p)
-	if ferr := batch.flush(); err == nil {
-		err = ferr
+	if batch != nil {
+		batch.begin()
+	}
+	var err error
+	for _, c := range chunks {
+		if _, err = dst.Write(*c); err != nil {
+			break
+		}
+	}
+	if batch != nil {
+		if ferr := batch.flush(); err == nil {
+			err = ferr
+		}
 	}
 	return err
 }
 
-// relayBuffer is what a relay's reader has gathered and its writer not yet
-// taken.
+// relayBuffer holds the chunks a relay's reader has filled and its writer
+// not yet taken.
 type relayBuffer struct {
-	budget   *batchBudget
-	mu       sync.Mutex
-	cond     sync.Cond
-	gathered []byte
-	readErr  error // set once, after the last bytes
-	idle     bool  // the writer has waited relayIdleRelease for data
-	stopped  bool  // the writer failed: the reader stops at its next read
+	budget *batchBudget
+	pool   *sync.Pool
+	size   int
+
+	mu      sync.Mutex
+	cond    sync.Cond
+	queued  []*[]byte // each sliced to what was read
+	held    int       // chunk capacity queued: what the budget counts
+	readErr error     // set once, after the last bytes
+	idle    bool      // the writer has waited relayIdleRelease for data
+	stopped bool      // the writer failed: the reader stops at its next read
+}
+
+func (r *relayBuffer) chunk() *[]byte {
+	if c, ok := r.pool.Get().(*[]byte); ok {
+		*c = (*c)[:r.size]
+		return c
+	}
+	c := make([]byte, r.size)
+	return &c
 }
 
 func (r *relayBuffer) fill(src io.Reader) {
-	buf := make([]byte, relayReadSize)
 	for {
-		n, err := src.Read(buf)
+		c := r.chunk()
+		n, err := src.Read(*c)
+		*c = (*c)[:n]
 		r.mu.Lock()
-		for len(r.gathered) >= r.budget.limit() && !r.stopped {
+		for r.held >= r.budget.limit() && !r.stopped {
 			r.cond.Wait()
 		}
 		if r.stopped {
 			r.mu.Unlock()
+			r.pool.Put(c)
 			return
 		}
-		r.gathered = append(r.gathered, buf[:n]...)
+		if n > 0 {
+			r.queued = append(r.queued, c)
+			r.held += cap(*c)
+		} else {
+			r.pool.Put(c)
+		}
 		if err != nil {
 			r.readErr = err
 		}
@@ -177,7 +222,7 @@ type batchConn struct {
 // newSocketBatchConn wraps a socket: reads fill a buffer, so that one system
 // call brings in several TLS records.
 func newSocketBatchConn(c net.Conn) *batchConn {
-	return &batchConn{Conn: c, in: bufio.NewReaderSize(c, relayReadSize)}
+	return &batchConn{Conn: c, in: bufio.NewReaderSize(c, socketChunkSize)}
 }
 
 func (c *batchConn) Read(p []byte) (int, error) {
