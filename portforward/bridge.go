@@ -95,9 +95,15 @@ type podConn struct {
 	errc   <-chan error // the kubelet's explanation, if it gives one
 }
 
-// close gives the streams and the session back; the pod sees the stream end.
+// close ends the connection before any data went through: the pod sees the
+// stream end.
 func (p *podConn) close() {
 	p.data.Reset()
+	p.done()
+}
+
+// done gives the streams and the session back.
+func (p *podConn) done() {
 	p.sess.conn.RemoveStreams(p.data, p.errs)
 	p.sess.release()
 }
@@ -163,8 +169,7 @@ func (f *Forwarder) handshakePod(ctx context.Context, s *session, data, errs htt
 // bridge sends what the local handshake left pending, then copies bytes both
 // ways with half-closes passed on until both directions end.
 func (f *Forwarder) bridge(local net.Conn, pc *podConn, pending pendingLocal) error {
-	defer pc.sess.conn.RemoveStreams(pc.data, pc.errs)
-	defer pc.sess.release()
+	defer pc.done()
 	if pending.startup != nil {
 		if _, err := pc.tls.Write(pending.startup); err != nil {
 			pc.data.Reset()

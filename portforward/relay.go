@@ -74,18 +74,22 @@ func relay(dst io.Writer, src io.Reader, batch *batchConn, budget *batchBudget) 
 	r := &relayBuffer{budget: budget, pool: pool, size: size}
 	r.cond.L = &r.mu
 	go r.fill(src)
+	// A connection that goes quiet gives its batch buffer back; one that is
+	// merely between records keeps it. One timer per relay, re-armed at each
+	// wait, since waits come as often as records.
+	idle := time.AfterFunc(relayIdleRelease, func() {
+		r.mu.Lock()
+		r.idle = true
+		r.cond.Signal()
+		r.mu.Unlock()
+	})
+	idle.Stop()
+	defer idle.Stop()
 	var taken []*[]byte
 	for {
 		r.mu.Lock()
 		if len(r.queued) == 0 && r.readErr == nil {
-			// A connection that goes quiet gives its batch buffer back;
-			// one that is merely between records keeps it.
-			idle := time.AfterFunc(relayIdleRelease, func() {
-				r.mu.Lock()
-				r.idle = true
-				r.cond.Signal()
-				r.mu.Unlock()
-			})
+			idle.Reset(relayIdleRelease)
 			for len(r.queued) == 0 && r.readErr == nil {
 				if r.idle && batch != nil {
 					batch.release()

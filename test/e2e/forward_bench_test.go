@@ -40,14 +40,13 @@ func BenchmarkForward(b *testing.B) {
 	kaddr, _ := s.c.kubectlPortForward(b, s.ns, "svc/echo", ":443")
 	saddr := startStunnel(b, stunnel, kaddr, s)
 
+	dialDevmtls, dialKubectl := benchDialers(b, s, f, kaddr)
 	peers := []struct {
 		name string
 		dial func() (net.Conn, error)
 	}{
-		{"devmtls", func() (net.Conn, error) { return tls.Dial("tcp", f.ipv4(b, 0), s.devClient()) }},
-		{"kubectl", func() (net.Conn, error) {
-			return tls.Dial("tcp", kaddr, s.cluster.ClientConfig(s.cluster.Top, "localhost"))
-		}},
+		{"devmtls", dialDevmtls},
+		{"kubectl", dialKubectl},
 		{"stunnel", func() (net.Conn, error) { return net.Dial("tcp", saddr) }},
 	}
 	if only := os.Getenv("DEVMTLS_BENCH_PEERS"); only != "" {
@@ -115,6 +114,18 @@ func BenchmarkForward(b *testing.B) {
 	b.ReportMetric(float64(latency["stunnel"])/float64(latency["devmtls"]), "latency-x-stunnel")
 }
 
+// benchDialers are the clients both forward benchmarks compare: the dev
+// keypair toward devmtls forward, and the cluster keypair straight to the pod
+// through kubectl port-forward at kaddr.
+func benchDialers(b testing.TB, s *shop, f *forward, kaddr string) (devmtls, kubectl func() (net.Conn, error)) {
+	devAddr := f.ipv4(b, 0)
+	devmtls = func() (net.Conn, error) { return tls.Dial("tcp", devAddr, s.devClient()) }
+	kubectl = func() (net.Conn, error) {
+		return tls.Dial("tcp", kaddr, s.cluster.ClientConfig(s.cluster.Top, "localhost"))
+	}
+	return devmtls, kubectl
+}
+
 // startStunnel runs an stunnel client: plain TCP in, mTLS with the cluster
 // keypair out to addr.
 func startStunnel(b testing.TB, bin, addr string, s *shop) string {
@@ -174,15 +185,14 @@ func BenchmarkForwardMemory(b *testing.B) {
 	s.c.deployMTLS(b, s.ns, "echo", 1, "echo")
 	f := s.forward(b, 2, "--transport", benchTransport(), "svc/echo", ":443")
 	kaddr, kpid := s.c.kubectlPortForward(b, s.ns, "svc/echo", ":443")
+	dialDevmtls, dialKubectl := benchDialers(b, s, f, kaddr)
 	peers := []struct {
 		name string
 		pid  int
 		dial func() (net.Conn, error)
 	}{
-		{"devmtls", f.cmd.Process.Pid, func() (net.Conn, error) { return tls.Dial("tcp", f.ipv4(b, 0), s.devClient()) }},
-		{"kubectl", kpid, func() (net.Conn, error) {
-			return tls.Dial("tcp", kaddr, s.cluster.ClientConfig(s.cluster.Top, "localhost"))
-		}},
+		{"devmtls", f.cmd.Process.Pid, dialDevmtls},
+		{"kubectl", kpid, dialKubectl},
 	}
 	rss := map[string]float64{}
 	for b.Loop() {
