@@ -45,8 +45,11 @@ type Writer struct {
 }
 
 func (w *Writer) name(rel string) string {
-	if w.Base == "" || w.Base == "." {
+	switch {
+	case w.Base == "" || w.Base == ".":
 		return rel
+	case rel == ".":
+		return w.Base
 	}
 	return w.Base + "/" + rel
 }
