@@ -135,9 +135,6 @@ func (s *Store) Load(ctx context.Context) (*Credentials, error) {
 		return nil, err
 	}
 	defer d.Close()
-	if err := d.CheckTree(); err != nil {
-		return nil, err
-	}
 	l, err := s.lock(ctx, d)
 	if err != nil {
 		return nil, err
@@ -163,9 +160,6 @@ func (s *Store) update(ctx context.Context, req Request, force bool) (*Result, e
 		return nil, err
 	}
 	defer d.Close()
-	if err := d.CheckTree(); err != nil {
-		return nil, err
-	}
 	if err := writeGitignore(d); err != nil {
 		return nil, err
 	}

@@ -63,9 +63,6 @@ func (p *Plan) Write(ctx context.Context) (*WriteResult, error) {
 		return nil, err
 	}
 	defer d.Close()
-	if err := d.CheckTree(); err != nil {
-		return nil, err
-	}
 	if err := d.MkdirAll(CopiesDir, 0o700, -1, -1); err != nil {
 		return nil, err
 	}
@@ -224,9 +221,6 @@ func (p *Plan) WriteOverlay() (bool, error) {
 		return false, err
 	}
 	defer d.Close()
-	if err := d.CheckTree(); err != nil {
-		return false, err
-	}
 	return p.writeOverlay(d)
 }
 

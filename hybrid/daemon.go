@@ -42,9 +42,6 @@ func Run(ctx context.Context, envDir string, log io.Writer) error {
 		return err
 	}
 	defer d.Close()
-	if err := d.CheckTree(); err != nil {
-		return err
-	}
 	lock, err := d.TryLock(rel(lockFile))
 	if errors.Is(err, envdir.ErrLocked) {
 		return fmt.Errorf("another devmtls already serves the forwards of %s", d.Path("."))

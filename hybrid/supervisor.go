@@ -29,10 +29,6 @@ func openEnv(envDir string) (d *envdir.Dir, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	if err := d.CheckTree(); err != nil {
-		d.Close()
-		return nil, false, err
-	}
 	return d, true, nil
 }
 
@@ -77,9 +73,6 @@ func Ensure(ctx context.Context, envDir string, spec Spec, exe string) (st *Stat
 		return nil, false, err
 	}
 	defer d.Close()
-	if err := d.CheckTree(); err != nil {
-		return nil, false, err
-	}
 	if err := d.MkdirAll(Dir, 0o700, -1, -1); err != nil {
 		return nil, false, err
 	}

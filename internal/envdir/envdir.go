@@ -2,7 +2,7 @@
 // (.devmtls). That directory may come from a cloned repository, so it is
 // untrusted input: every operation goes through one os.Root opened on it, so no
 // name can resolve outside it; a symbolic link devmtls did not write is refused
-// rather than followed (see CheckTree); and a directory another user owns or
+// rather than followed (see checkTree); and a directory another user owns or
 // may write to is refused before anything is read from it.
 //
 // Names given to a Dir are slash-separated and relative to it.
@@ -32,7 +32,8 @@ type Dir struct {
 
 // Open opens an existing environment directory, after checking that it is a
 // real directory (not a link) that the user owns and nobody else may write
-// to. An error wrapping fs.ErrNotExist means there is none.
+// to, and that it holds no link devmtls did not write (checkTree). An error
+// wrapping fs.ErrNotExist means there is none.
 func Open(dir string) (*Dir, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -43,7 +44,8 @@ func Open(dir string) (*Dir, error) {
 		return nil, err
 	}
 	if err := checkEntry(abs, fi); err != nil {
-		return nil, err
+		target, _ := os.Readlink(abs)
+		return nil, &LinkError{Path: abs, Target: target}
 	}
 	if !fi.IsDir() {
 		return nil, &RefusedError{Path: abs, Problem: "is not a directory", Fix: "move it away, or choose another environment directory with --dir"}
@@ -63,12 +65,18 @@ func Open(dir string) (*Dir, error) {
 		root.Close()
 		return nil, err
 	}
-	return &Dir{root: root, abs: abs}, nil
+	d := &Dir{root: root, abs: abs}
+	if err := d.checkTree(); err != nil {
+		root.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 // Create opens the environment directory for writing, creating it (0700) when
-// missing, and restricts it to its owner when it is wider (only when it is
-// the user's own and nobody else could have written to it; see checkOwner).
+// missing, and restricts it to its owner when it is wider — only once Open
+// has accepted it: the user's own, nobody else could have written to it, no
+// foreign link in it.
 func Create(dir string) (*Dir, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {

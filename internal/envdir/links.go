@@ -101,10 +101,10 @@ func checkEntry(p string, fi fs.FileInfo) error {
 	return nil
 }
 
-// CheckTree walks the whole environment without following anything and
+// checkTree walks the whole environment without following anything and
 // refuses the first link that is not exactly one devmtls writes (see
 // OwnLink), so a hostile link is reported whatever command meets it first.
-func (d *Dir) CheckTree() error {
+func (d *Dir) checkTree() error {
 	return fs.WalkDir(d.root.FS(), ".", func(name string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("read %s: %w", d.Path(name), unwrapPath(err))
