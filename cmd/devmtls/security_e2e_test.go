@@ -33,13 +33,11 @@ func pairReaderImage(t *testing.T) string {
 	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tag := "devmtls-e2e/pairreader:" + e2e.runID
+	tag := "devmtls-e2e/pairreader:" + e2e.runID + "-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 	if out, err := docker(t, "build", "--quiet", "--tag", tag, ctxDir); err != nil {
 		t.Fatalf("docker build %s: %v\n%s", tag, err, out)
 	}
-	e2e.imagesMu.Lock()
-	e2e.extraImages = append(e2e.extraImages, tag)
-	e2e.imagesMu.Unlock()
+	t.Cleanup(func() { exec.Command("docker", "rmi", "--force", tag).Run() })
 	return tag
 }
 
