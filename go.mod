@@ -4,7 +4,6 @@ go 1.26.0
 
 require (
 	github.com/compose-spec/compose-go/v2 v2.16.2
-	github.com/gofrs/flock v0.13.1
 	github.com/moby/moby/client v0.6.2
 	github.com/sirupsen/logrus v1.10.1
 	github.com/spf13/cobra v1.10.2

@@ -151,6 +151,12 @@ func TestParseHelpers(t *testing.T) {
 			t.Errorf("ParseValidity(%q) accepted", bad)
 		}
 	}
+	// However large, a validity past the maximum says what the maximum is.
+	for _, long := range []string{"826d", "19801h", "99999999999999999999d", "9999999999999h", "19000h99999999999999m"} {
+		if _, err := ParseValidity(long); err == nil || !strings.Contains(err.Error(), "at most 825d") {
+			t.Errorf("ParseValidity(%q): %v, want the maximum named", long, err)
+		}
+	}
 	for in, want := range map[string]string{"LocalHost.": "localhost", "::0001": "::1", "*.dev.test": "*.dev.test", "my_svc": "my_svc"} {
 		if got, err := NormalizeName(in); err != nil || got != want {
 			t.Errorf("NormalizeName(%q) = %q, %v", in, got, err)

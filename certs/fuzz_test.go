@@ -2,9 +2,12 @@ package certs
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/devmtls/devmtls/internal/envdir"
 )
 
 // Seeds: a real generation's files, so the fuzzer starts from valid input.
@@ -71,7 +74,8 @@ func FuzzParseKeyPairPEM(f *testing.F) {
 }
 
 // FuzzLoadState feeds arbitrary state.json content to Load: it must fail with an
-// error (never panic) unless the content really describes the files on disk.
+// error (never panic, never read outside the environment) unless the content
+// really describes the files on disk.
 func FuzzLoadState(f *testing.F) {
 	c := seedFiles(f)
 	good, err := os.ReadFile(filepath.Join(c.Dir, stateFile))
@@ -80,19 +84,57 @@ func FuzzLoadState(f *testing.F) {
 	}
 	f.Add(good)
 	f.Add([]byte(`{"version":1,"files":{"cert":"00"}}`))
+	f.Add([]byte(`{"version":2,"generation":"../x","files":{"cert":"00"}}`))
 	f.Add([]byte(`{"version":1,"mode":"ca","files":{"services/../../x/cert":"00"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		for _, name := range []string{FileCert, FileKey, FileCA, FileKeyCert} {
-			src, _ := os.ReadFile(filepath.Join(c.Dir, name))
-			os.WriteFile(filepath.Join(dir, name), src, 0o600)
-		}
+		dir := filepath.Join(t.TempDir(), ".devmtls")
+		copyEnv(t, c.Dir, dir)
 		os.WriteFile(filepath.Join(dir, stateFile), data, 0o600)
 		creds, err := (&Store{Dir: dir}).Load(context.Background())
 		if err == nil && creds.Top == nil {
 			t.Fatal("loaded credentials without an identity")
 		}
+		if st, err := parseState(stateFile, data); err == nil {
+			if st.Version == stateVersion && !envdir.IsGeneration(st.Generation) {
+				t.Fatalf("accepted generation %q", st.Generation)
+			}
+			for rel := range st.Files {
+				if !validRel(rel) {
+					t.Fatalf("accepted file %q", rel)
+				}
+			}
+		}
 	})
+}
+
+// copyEnv copies an environment directory, links included.
+func copyEnv(t testing.TB, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case d.IsDir():
+			return os.MkdirAll(target, 0o700)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func FuzzNormalizeName(f *testing.F) {

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -53,29 +54,47 @@ func LoopbackNames() []string {
 	return []string{"localhost", "127.0.0.1", "::1"}
 }
 
-// ParseValidity accepts Go durations ("720h") and whole days ("30d").
+// MaxValidity is the longest validity devmtls issues: the CA/Browser limit of
+// 825 days.
+const MaxValidity = 825 * 24 * time.Hour
+
+// durationSyntax matches what time.ParseDuration accepts, whatever the size.
+var durationSyntax = regexp.MustCompile(`^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$`)
+
+// ParseValidity accepts Go durations ("720h") and whole days ("30d"), from 1h
+// to MaxValidity.
 func ParseValidity(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
+	tooLong := fmt.Errorf("invalid validity %q: it must be at most %dd, the longest lifetime many TLS stacks (notably Apple's) accept", s, MaxValidity/(24*time.Hour))
 	var d time.Duration
 	if days, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil {
+		n, err := strconv.ParseInt(days, 10, 64)
+		var ne *strconv.NumError
+		switch {
+		case errors.As(err, &ne) && errors.Is(ne.Err, strconv.ErrRange) && !strings.HasPrefix(days, "-"):
+			return 0, tooLong
+		case err != nil:
 			return 0, fmt.Errorf("invalid validity %q: use a number of days such as 30d, or a duration such as 720h", s)
+		case n > int64(MaxValidity/(24*time.Hour)):
+			return 0, tooLong
 		}
 		d = time.Duration(n) * 24 * time.Hour
 	} else {
 		var err error
 		d, err = time.ParseDuration(s)
 		if err != nil {
+			if durationSyntax.MatchString(s) {
+				// Well formed, yet not a time.Duration: too large for one.
+				return 0, tooLong
+			}
 			return 0, fmt.Errorf("invalid validity %q: use a number of days such as 30d, or a duration such as 720h", s)
 		}
 	}
 	if d < time.Hour {
 		return 0, fmt.Errorf("invalid validity %q: it must be at least 1h", s)
 	}
-	if d > 825*24*time.Hour {
-		// The CA/Browser limit many TLS stacks (notably Apple's) still enforce.
-		return 0, fmt.Errorf("invalid validity %q: it must be at most 825d", s)
+	if d > MaxValidity {
+		return 0, tooLong
 	}
 	return d, nil
 }

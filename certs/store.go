@@ -8,25 +8,27 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/devmtls/devmtls/internal/atomicfile"
-	"github.com/gofrs/flock"
+	"github.com/devmtls/devmtls/internal/envdir"
+	"github.com/devmtls/devmtls/internal/generation"
 )
 
 const (
 	stateFile     = "state.json"
 	lockFile      = ".lock"
 	gitignoreFile = ".gitignore"
-	// stagePrefix names the files of a generation that is committed (state.json
-	// lists them) but not yet moved into place; see commit.
-	stagePrefix  = ".next."
-	stateVersion = 1
+	// stateVersion 2: each generation in its own directory behind ..data
+	// (see internal/generation).
+	stateVersion = 2
+	// flatStateVersion 1, written by devmtls before generations: the files
+	// themselves at the visible names. It is still read, and moved to the
+	// current layout (same keypair) by the next Ensure.
+	flatStateVersion = 1
 )
 
 // DefaultLockTimeout bounds how long a devmtls process waits for another one
@@ -35,7 +37,9 @@ const DefaultLockTimeout = 30 * time.Second
 
 // Store is an environment directory holding one generation of credentials.
 // All operations take an exclusive file lock, so any number of devmtls
-// processes may use the same directory at once.
+// processes may use the same directory at once. The directory is untrusted
+// input (it may come from a cloned repository): every access goes through
+// internal/envdir, which refuses links and directories of other users.
 type Store struct {
 	// Dir is the environment directory, e.g. ".devmtls".
 	Dir string
@@ -64,11 +68,12 @@ type Result struct {
 	Reason string
 }
 
-// state is state.json: the spec the files were made for and the SHA-256 of
-// every file devmtls wrote, so a file changed by someone else is detected and
-// never silently overwritten.
+// state is state.json: the spec the files were made for, the generation
+// directory that holds them and the SHA-256 of every file devmtls wrote, so a
+// file changed by someone else is detected and never silently overwritten.
 type state struct {
 	Version     int               `json:"version"`
+	Generation  string            `json:"generation,omitempty"`
 	Mode        Mode              `json:"mode"`
 	KeyType     KeyType           `json:"key_type"`
 	Validity    string            `json:"validity"`
@@ -104,12 +109,11 @@ func (s *Store) now() time.Time {
 	return time.Now()
 }
 
-func (s *Store) path(rel string) string { return filepath.Join(s.Dir, filepath.FromSlash(rel)) }
-
 // Ensure makes the environment hold valid credentials for req: it creates them
 // when missing and renews them when expired, within a third of their lifetime
 // of expiry, or when the requested mode, key type, common name or name set
-// differs from what is on disk. Otherwise it changes nothing.
+// differs from what is on disk. Otherwise it changes nothing, so it also works
+// on a read-only file system when the credentials are valid.
 func (s *Store) Ensure(ctx context.Context, req Request) (*Result, error) {
 	return s.update(ctx, req, false)
 }
@@ -123,53 +127,74 @@ func (s *Store) Rotate(ctx context.Context, req Request) (*Result, error) {
 // Load reads the current credentials without creating or renewing anything. It
 // returns an error wrapping fs.ErrNotExist when the environment has none yet.
 func (s *Store) Load(ctx context.Context) (*Credentials, error) {
-	unlock, err := s.lock(ctx, false)
+	d, err := envdir.Open(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no credentials yet; run `devmtls certs` to create them: %w", s.Dir, fs.ErrNotExist)
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
-	st, err := s.readState()
+	defer d.Close()
+	l, err := s.lock(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Unlock()
+	st, err := readState(d)
 	if err != nil {
 		return nil, err
 	}
 	if st == nil {
-		return nil, fmt.Errorf("%s has no credentials yet; run `devmtls certs` to create them: %w", s.Dir, fs.ErrNotExist)
+		return nil, fmt.Errorf("%s has no credentials yet; run `devmtls certs` to create them: %w", d.Path("."), fs.ErrNotExist)
 	}
-	return s.verify(st)
-}
-
-func (s *Store) update(ctx context.Context, req Request, force bool) (*Result, error) {
-	if err := s.prepareDir(); err != nil {
-		return nil, err
-	}
-	unlock, err := s.lock(ctx, true)
+	contents, err := s.verify(d, st)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	return loadCredentials(d.Path("."), st, contents)
+}
 
-	st, err := s.readState()
+func (s *Store) update(ctx context.Context, req Request, force bool) (*Result, error) {
+	d, err := envdir.Create(s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	if err := writeGitignore(d); err != nil {
+		return nil, err
+	}
+	l, err := s.lock(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Unlock()
+
+	st, err := readState(d)
 	if err != nil && !force {
 		return nil, err
 	}
 	var stored *Spec
 	var current *Credentials
+	var contents map[string][]byte
 	if st != nil {
 		sp, err := st.spec()
 		if err != nil {
 			if !force {
-				return nil, damaged(s.path(stateFile), err)
+				return nil, damaged(d.Path(stateFile), err)
 			}
 		} else {
 			stored = &sp
 		}
 		if !force {
-			if current, err = s.verify(st); err != nil {
+			if contents, err = s.verify(d, st); err != nil {
+				return nil, err
+			}
+			if current, err = loadCredentials(d.Path("."), st, contents); err != nil {
 				return nil, err
 			}
 		}
 	} else if !force {
-		if err := s.refuseForeign(); err != nil {
+		if err := refuseForeign(d); err != nil {
 			return nil, err
 		}
 	}
@@ -188,15 +213,22 @@ func (s *Store) update(ctx context.Context, req Request, force bool) (*Result, e
 	case current != nil:
 		reason = s.renewReason(stored, spec, current)
 		if reason == "" {
+			if st.Version == flatStateVersion {
+				// Same keypair, moved into a generation.
+				next := *st
+				files := map[string]fileContent{}
+				for rel, data := range contents {
+					files[rel] = fileContent{data: data, secret: secretFile(rel)}
+				}
+				if current, err = s.write(d, &next, files, st, force); err != nil {
+					return nil, err
+				}
+			}
 			return &Result{Credentials: current, Action: Unchanged}, nil
 		}
 		action = Renewed
 	}
-	var old map[string]string
-	if st != nil {
-		old = st.Files
-	}
-	creds, err := s.commit(spec, old)
+	creds, err := s.commit(d, spec, st, force)
 	if err != nil {
 		return nil, err
 	}
@@ -251,76 +283,68 @@ func roundDuration(d time.Duration) string {
 	return d.Round(time.Minute).String()
 }
 
-// prepareDir creates the environment directory 0700 with a .gitignore that
-// keeps everything in it out of version control.
-func (s *Store) prepareDir() error {
-	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
-		return fmt.Errorf("create environment directory %s: %w", s.Dir, err)
-	}
-	if err := os.Chmod(s.Dir, 0o700); err != nil {
-		return fmt.Errorf("restrict environment directory %s to its owner: %w", s.Dir, err)
-	}
-	gi := s.path(gitignoreFile)
-	if _, err := os.Lstat(gi); errors.Is(err, fs.ErrNotExist) {
-		if err := atomicfile.WriteFile(gi, []byte("# Written by devmtls: dev credentials must never be committed.\n*\n"), 0o644); err != nil {
-			return err
-		}
+const gitignoreContent = "# Written by devmtls: dev credentials must never be committed.\n*\n"
+
+// writeGitignore writes a .gitignore of "*" that keeps everything in the
+// environment out of version control, unless one is there.
+func writeGitignore(d *envdir.Dir) error {
+	if _, err := d.Lstat(gitignoreFile); errors.Is(err, fs.ErrNotExist) {
+		return d.WriteFile(gitignoreFile, []byte(gitignoreContent), 0o644, -1, -1)
 	}
 	return nil
 }
 
 // lock takes the environment's file lock, waiting at most LockTimeout.
-func (s *Store) lock(ctx context.Context, create bool) (func(), error) {
-	path := s.path(lockFile)
-	if !create {
-		if _, err := os.Stat(s.Dir); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("%s has no credentials yet; run `devmtls certs` to create them: %w", s.Dir, fs.ErrNotExist)
-			}
-			return nil, err
-		}
-	}
+func (s *Store) lock(ctx context.Context, d *envdir.Dir) (*envdir.Lock, error) {
 	timeout := s.LockTimeout
 	if timeout == 0 {
 		timeout = DefaultLockTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	fl := flock.New(path, flock.SetPermissions(0o600))
-	ok, err := fl.TryLockContext(ctx, 20*time.Millisecond)
-	if err != nil || !ok {
-		if err == nil || errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("%s is locked by another devmtls process for more than %s; wait for it to finish or stop it", path, timeout)
-		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { _ = fl.Unlock() }, nil
+	return d.LockWait(ctx, lockFile, timeout)
 }
 
 // readState returns nil, nil when the environment has no state.json yet.
-func (s *Store) readState() (*state, error) {
-	p := s.path(stateFile)
-	data, err := os.ReadFile(p)
+func readState(d *envdir.Dir) (*state, error) {
+	data, err := d.ReadFile(stateFile)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, err)
+		return nil, fmt.Errorf("read %s: %w", d.Path(stateFile), err)
 	}
+	return parseState(d.Path(stateFile), data)
+}
+
+// parseState checks everything state.json says that decides which files
+// devmtls reads or writes, so a doctored one cannot make it touch anything
+// but its own files.
+func parseState(p string, data []byte) (*state, error) {
 	var st state
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, damaged(p, err)
 	}
-	if st.Version != stateVersion {
+	switch st.Version {
+	case stateVersion:
+		if !envdir.IsGeneration(st.Generation) {
+			return nil, damaged(p, fmt.Errorf("generation %q is not one devmtls writes", st.Generation))
+		}
+	case flatStateVersion:
+		if st.Generation != "" {
+			return nil, damaged(p, errors.New("a version 1 state names a generation"))
+		}
+	default:
 		return nil, &FileError{Path: p, Problem: fmt.Sprintf("has version %d, which this devmtls does not understand", st.Version),
 			Fix: "upgrade devmtls or " + strings.TrimPrefix(fixRotate, "run ")}
 	}
 	if len(st.Files) == 0 {
 		return nil, damaged(p, errors.New("it lists no files"))
 	}
-	for rel := range st.Files {
+	for rel, sum := range st.Files {
 		if !validRel(rel) {
 			return nil, damaged(p, fmt.Errorf("file name %q is not one devmtls writes", rel))
+		}
+		if _, err := hex.DecodeString(sum); err != nil || len(sum) != 2*sha256.Size {
+			return nil, damaged(p, fmt.Errorf("the digest of %s is not a SHA-256", rel))
 		}
 	}
 	return &st, nil
@@ -344,133 +368,155 @@ func validRel(rel string) bool {
 	return false
 }
 
+// secretFile says which files hold a private key.
+func secretFile(rel string) bool {
+	base := path.Base(rel)
+	return base == FileKey || base == FileKeyCert
+}
+
+// visibleNames are the names devmtls shows in the environment directory.
+var visibleNames = []string{FileCert, FileKey, FileCA, FileKeyCert, servicesDir}
+
 // refuseForeign stops devmtls from overwriting credential files it did not
 // write (no state.json records them).
-func (s *Store) refuseForeign() error {
-	for _, name := range []string{FileCert, FileKey, FileCA, FileKeyCert, servicesDir} {
-		p := s.path(name)
-		if _, err := os.Lstat(p); err == nil {
-			return &FileError{Path: p, Problem: "was not written by devmtls (" + s.path(stateFile) + " is missing)",
+func refuseForeign(d *envdir.Dir) error {
+	for _, name := range append(slices.Clone(visibleNames), envdir.DataLink) {
+		if _, err := d.Lstat(name); err == nil {
+			return &FileError{Path: d.Path(name), Problem: "was not written by devmtls (" + d.Path(stateFile) + " is missing)",
 				Fix: "move it away, or run `devmtls certs rotate` to overwrite it"}
 		}
 	}
 	return nil
 }
 
-// verify checks every file against state.json (finishing an interrupted commit
-// first) and loads the credentials.
-func (s *Store) verify(st *state) (*Credentials, error) {
+func (s *Store) writer(d *envdir.Dir) *generation.Writer {
+	return &generation.Writer{Dir: d, Base: ".", UID: -1, GID: -1}
+}
+
+// verify checks every file against state.json and returns their contents. A
+// commit interrupted after its commit point (state.json names a generation
+// that ..data does not point to yet) is finished first; nothing is written
+// when everything is in place, so valid credentials load from a read-only
+// file system.
+func (s *Store) verify(d *envdir.Dir, st *state) (map[string][]byte, error) {
+	w := s.writer(d)
 	contents := map[string][]byte{}
 	for _, rel := range sortedKeys(st.Files) {
-		want := st.Files[rel]
-		p := s.path(rel)
-		data, err := os.ReadFile(p)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("read %s: %w", p, err)
+		var data []byte
+		var err error
+		if st.Version == flatStateVersion {
+			data, err = d.ReadFile(rel)
+		} else {
+			data, err = w.ReadFile(st.Generation, rel)
 		}
-		if err != nil || digest(data) != want {
-			// A commit that crashed after writing state.json leaves the new file
-			// staged beside the old one; finish it.
-			staged, serr := os.ReadFile(stagedPath(p))
-			if serr == nil && digest(staged) == want {
-				if err := os.Rename(stagedPath(p), p); err != nil {
-					return nil, fmt.Errorf("finish interrupted update of %s: %w", p, err)
-				}
-				data = staged
-			} else if err != nil {
-				return nil, &FileError{Path: p, Problem: "is missing", Fix: fixRotate, Err: err}
-			} else {
-				return nil, &FileError{Path: p, Problem: "was changed outside devmtls (it no longer matches " + s.path(stateFile) + ")", Fix: fixRotate}
-			}
+		p := d.Path(rel)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, &FileError{Path: p, Problem: "is missing", Fix: fixRotate, Err: err}
+		case errors.Is(err, envdir.ErrRefused):
+			return nil, err
+		case err != nil:
+			return nil, fmt.Errorf("read %s: %w", p, err)
+		case digest(data) != st.Files[rel]:
+			return nil, &FileError{Path: p, Problem: "was changed outside devmtls (it no longer matches " + d.Path(stateFile) + ")", Fix: fixRotate}
 		}
 		contents[rel] = data
 	}
-	s.removeStaged()
-	return loadCredentials(s.Dir, st, contents)
+	if st.Version == stateVersion {
+		visible := visibleOf(st.Files)
+		if !w.Linked(st.Generation, visible) {
+			if err := w.Switch(st.Generation, visible, nil); err != nil {
+				return nil, fmt.Errorf("finish the interrupted update of %s: %w", d.Path("."), err)
+			}
+			if err := w.RemoveExcept(st.Generation); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return contents, nil
 }
 
-// commit writes a new generation for spec. The files are staged first, then
-// state.json is replaced (the commit point), then the staged files are renamed
-// into place; a crash at any point leaves either the old generation intact or a
-// committed one that verify completes.
-func (s *Store) commit(spec Spec, oldFiles map[string]string) (*Credentials, error) {
+// visibleOf returns the visible names of a generation's files.
+func visibleOf(files map[string]string) []string {
+	var gf []generation.File
+	for rel := range files {
+		gf = append(gf, generation.File{Name: rel})
+	}
+	return generation.Visible(gf)
+}
+
+// commit writes a new generation for spec.
+func (s *Store) commit(d *envdir.Dir, spec Spec, old *state, force bool) (*Credentials, error) {
 	m, err := generate(spec, s.now())
 	if err != nil {
 		return nil, err
 	}
-	files := m.files()
 	st := &state{
-		Version: stateVersion, Mode: spec.Mode, KeyType: spec.KeyType, Validity: spec.Validity.String(),
+		Mode: spec.Mode, KeyType: spec.KeyType, Validity: spec.Validity.String(),
 		CommonName: spec.CommonName, ExtraNames: spec.ExtraNames, Services: spec.Services, Names: spec.Names(),
 		NotBefore: m.top.cert.NotBefore, NotAfter: m.top.cert.NotAfter, Fingerprint: Fingerprint(m.top.cert),
-		Files: map[string]string{},
 	}
-	s.removeStaged()
+	return s.write(d, st, m.files(), old, force)
+}
+
+// write puts files on disk as a new generation: the generation directory is
+// written and synced, then state.json is replaced (the commit point), then
+// ..data is switched to it and the previous generation removed. A crash before
+// the commit point leaves the old generation current (the unfinished one is
+// removed by the next commit); after it, verify finishes the switch.
+func (s *Store) write(d *envdir.Dir, st *state, files map[string]fileContent, old *state, force bool) (*Credentials, error) {
+	w := s.writer(d)
+	st.Version, st.Files = stateVersion, map[string]string{}
+	var gf []generation.File
 	for _, rel := range sortedKeys(files) {
 		f := files[rel]
 		st.Files[rel] = digest(f.data)
-		p := s.path(rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			return nil, fmt.Errorf("create %s: %w", filepath.Dir(p), err)
-		}
-		perm := os.FileMode(0o644)
+		mode := fs.FileMode(0o644)
 		if f.secret {
-			perm = 0o600
+			mode = 0o600
 		}
-		if err := atomicfile.WriteFile(stagedPath(p), f.data, perm); err != nil {
-			return nil, err
-		}
+		gf = append(gf, generation.File{Name: rel, Data: f.data, Mode: mode})
 	}
+	gen, err := w.Prepare(gf)
+	if err != nil {
+		return nil, err
+	}
+	st.Generation = gen
 	stateJSON, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteFile(s.path(stateFile), append(stateJSON, '\n'), 0o600); err != nil {
+	if err := d.WriteFile(stateFile, append(stateJSON, '\n'), 0o600, -1, -1); err != nil {
+		d.RemoveAll(gen)
 		return nil, err
 	}
-	dirs := map[string]bool{}
-	for _, rel := range sortedKeys(files) {
-		p := s.path(rel)
-		if err := os.Rename(stagedPath(p), p); err != nil {
-			return nil, fmt.Errorf("move new %s into place: %w", p, err)
-		}
-		dirs[filepath.Dir(p)] = true
+	if err := w.Switch(gen, generation.Visible(gf), ownedBy(old, force)); err != nil {
+		return nil, err
 	}
-	// Files of the previous generation that this one does not have (a service
-	// that left the project) are removed; they were ours, state.json said so.
-	for rel := range oldFiles {
-		if _, keep := files[rel]; !keep {
-			os.Remove(s.path(rel))
-			dirs[filepath.Dir(s.path(rel))] = true
-		}
-	}
-	for d := range dirs {
-		if d != filepath.Clean(s.Dir) {
-			os.Remove(d) // only succeeds when empty
-		}
-		if err := atomicfile.SyncDir(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
+	if err := w.RemoveExcept(gen); err != nil {
+		return nil, err
 	}
 	contents := map[string][]byte{}
 	for rel, f := range files {
 		contents[rel] = f.data
 	}
-	return loadCredentials(s.Dir, st, contents)
+	return loadCredentials(d.Path("."), st, contents)
 }
 
-// removeStaged deletes staged files that no committed state refers to.
-func (s *Store) removeStaged() {
-	_ = filepath.WalkDir(s.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), stagePrefix) {
-			os.Remove(p)
+// ownedBy says which plain files and directories in the way of the visible
+// links devmtls may replace: those a flat (version 1) state recorded, and on
+// rotation, which overwrites, any plain file.
+func ownedBy(old *state, force bool) func(name string, isDir bool) bool {
+	return func(name string, isDir bool) bool {
+		if old != nil && old.Version == flatStateVersion {
+			for rel := range old.Files {
+				if top, _, _ := strings.Cut(rel, "/"); top == name {
+					return true
+				}
+			}
 		}
-		return nil
-	})
-}
-
-func stagedPath(p string) string {
-	return filepath.Join(filepath.Dir(p), stagePrefix+filepath.Base(p))
+		return force && !isDir && slices.Contains(visibleNames, name)
+	}
 }
 
 func digest(b []byte) string {

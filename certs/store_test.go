@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -14,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/devmtls/devmtls/internal/envdir"
+	"github.com/devmtls/devmtls/internal/generation"
 )
 
 func newStore(t *testing.T) (*Store, *time.Time) {
@@ -110,12 +114,18 @@ func TestEnsureIsIdempotent(t *testing.T) {
 	}
 }
 
-// snapshot maps each file in dir to its content and modification time.
+// snapshot maps each file in dir to its content and modification time, and
+// each link to its target.
 func snapshot(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || d.Name() == lockFile {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(p)
+			out[p] = "-> " + target
 			return err
 		}
 		data, err := os.ReadFile(p)
@@ -430,9 +440,8 @@ func TestDamagedOrChangedFilesAreReportedNotOverwritten(t *testing.T) {
 			return p
 		},
 		"missing ca": func(dir string) string {
-			p := filepath.Join(dir, FileCA)
-			os.Remove(p)
-			return p
+			os.Remove(filepath.Join(dir, "..data", FileCA))
+			return filepath.Join(dir, FileCA)
 		},
 		"garbage state": func(dir string) string {
 			p := filepath.Join(dir, stateFile)
@@ -442,7 +451,7 @@ func TestDamagedOrChangedFilesAreReportedNotOverwritten(t *testing.T) {
 		"state from the future": func(dir string) string {
 			p := filepath.Join(dir, stateFile)
 			data, _ := os.ReadFile(p)
-			os.WriteFile(p, bytes.Replace(data, []byte(`"version": 1`), []byte(`"version": 9`), 1), 0o600)
+			os.WriteFile(p, bytes.Replace(data, []byte(`"version": 2`), []byte(`"version": 9`), 1), 0o600)
 			return p
 		},
 		"state pointing outside": func(dir string) string {
@@ -505,50 +514,135 @@ func TestForeignFilesAreNotOverwritten(t *testing.T) {
 
 func TestInterruptedCommitIsCompleted(t *testing.T) {
 	// Reproduce the state a crash leaves between the commit point (state.json
-	// replaced) and the renames: the new generation staged beside the old one.
-	old, _ := newStore(t)
-	ensure(t, old, Request{})
-	next, _ := newStore(t)
-	want := ensure(t, next, Request{}).Credentials.Fingerprint
-	for _, name := range []string{FileCert, FileKey, FileCA} { // key+cert already moved
-		data, err := os.ReadFile(filepath.Join(next.Dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(stagedPath(filepath.Join(old.Dir, name)), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	// names the new generation) and the switch of ..data to it.
+	s, _ := newStore(t)
+	old := ensure(t, s, Request{}).Credentials
+	d, err := envdir.Open(s.Dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range []string{FileKeyCert, stateFile} {
-		data, _ := os.ReadFile(filepath.Join(next.Dir, name))
-		os.WriteFile(filepath.Join(old.Dir, name), data, 0o600)
+	defer d.Close()
+	st, err := readState(d)
+	if err != nil {
+		t.Fatal(err)
 	}
-	c, err := old.Load(context.Background())
+	spec, _ := st.spec()
+	m, err := generate(spec, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gf []generation.File
+	next := *st
+	next.Files = map[string]string{}
+	for rel, f := range m.files() {
+		gf = append(gf, generation.File{Name: rel, Data: f.data, Mode: 0o600})
+		next.Files[rel] = digest(f.data)
+	}
+	w := s.writer(d)
+	if next.Generation, err = w.Prepare(gf); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(next)
+	if err := d.WriteFile(stateFile, data, 0o600, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Load(context.Background())
 	if err != nil {
 		t.Fatalf("Load after an interrupted commit: %v", err)
 	}
-	if c.Fingerprint != want {
+	if c.Fingerprint != Fingerprint(m.top.cert) || c.Fingerprint == old.Fingerprint {
 		t.Fatal("Load did not complete the committed generation")
 	}
-	matches, _ := filepath.Glob(filepath.Join(old.Dir, stagePrefix+"*"))
-	if len(matches) != 0 {
-		t.Errorf("staged files left behind: %v", matches)
+	if cur, _ := w.Current(); cur != next.Generation {
+		t.Errorf("..data points to %s, want %s", cur, next.Generation)
+	}
+	if onDisk, _ := os.ReadFile(filepath.Join(s.Dir, FileCert)); !bytes.Equal(onDisk, m.top.certPEM) {
+		t.Error("the visible cert is not the committed one")
+	}
+	if gens, _ := w.Generations(); len(gens) != 1 {
+		t.Errorf("generations left behind: %v", gens)
 	}
 }
 
-func TestStagedFilesOfAnUncommittedGenerationAreDiscarded(t *testing.T) {
+func TestUnfinishedGenerationIsNeitherUsedNorKept(t *testing.T) {
 	s, _ := newStore(t)
 	want := ensure(t, s, Request{}).Credentials.Fingerprint
-	// A crash before the commit point leaves staged files state.json does not
-	// mention; they must neither be used nor linger.
-	junk := stagedPath(filepath.Join(s.Dir, FileCert))
-	os.WriteFile(junk, []byte("half a certificate"), 0o600)
+	// A crash before the commit point leaves a generation state.json does
+	// not name; it must not be used, and the next commit removes it.
+	junk := filepath.Join(s.Dir, "..2001_01_01_00_00_00.000000000")
+	if err := os.Mkdir(junk, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(junk, FileCert), []byte("half a certificate"), 0o600)
 	res := ensure(t, s, Request{})
 	if res.Action != Unchanged || res.Credentials.Fingerprint != want {
 		t.Fatalf("got %s", res.Action)
 	}
+	if _, err := s.Rotate(context.Background(), Request{}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(junk); !errors.Is(err, fs.ErrNotExist) {
-		t.Error("stale staged file not removed")
+		t.Error("the unfinished generation was not removed")
+	}
+}
+
+func TestRemovedVisibleLinkIsRestored(t *testing.T) {
+	s, _ := newStore(t)
+	want := ensure(t, s, Request{}).Credentials.Fingerprint
+	if err := os.Remove(filepath.Join(s.Dir, FileKey)); err != nil {
+		t.Fatal(err)
+	}
+	if res := ensure(t, s, Request{}); res.Credentials.Fingerprint != want {
+		t.Fatal("credentials changed")
+	}
+	if target, err := os.Readlink(filepath.Join(s.Dir, FileKey)); err != nil || target != "..data/key" {
+		t.Errorf("key -> %q, %v", target, err)
+	}
+}
+
+// TestFlatEnvironmentMovesIntoAGeneration: an environment written by a
+// devmtls before generations (plain files, state version 1) keeps its keypair
+// and gets the current layout.
+func TestFlatEnvironmentMovesIntoAGeneration(t *testing.T) {
+	s, _ := newStore(t)
+	c := ensure(t, s, Request{Mode: ModeCA, Services: []string{"api"}}).Credentials
+	flat := t.TempDir()
+	st := map[string]any{}
+	data, _ := os.ReadFile(filepath.Join(s.Dir, stateFile))
+	json.Unmarshal(data, &st)
+	for rel := range st["files"].(map[string]any) {
+		content, err := os.ReadFile(filepath.Join(s.Dir, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(flat, rel)), 0o700)
+		os.WriteFile(filepath.Join(flat, rel), content, 0o600)
+	}
+	st["version"] = 1
+	delete(st, "generation")
+	data, _ = json.Marshal(st)
+	os.WriteFile(filepath.Join(flat, stateFile), data, 0o600)
+
+	fs := &Store{Dir: flat}
+	loaded, err := fs.Load(context.Background())
+	if err != nil || loaded.Fingerprint != c.Fingerprint {
+		t.Fatalf("Load of a flat environment: %v", err)
+	}
+	res, err := fs.Ensure(context.Background(), Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Action != Unchanged || res.Credentials.Fingerprint != c.Fingerprint {
+		t.Fatalf("got %s %s", res.Action, res.Reason)
+	}
+	for _, name := range []string{FileCert, FileKey, FileCA, FileKeyCert, servicesDir} {
+		if target, err := os.Readlink(filepath.Join(flat, name)); err != nil || target != "..data/"+name {
+			t.Errorf("%s -> %q, %v", name, target, err)
+		}
+	}
+	api, _ := res.Credentials.Service("api")
+	if got, err := os.ReadFile(api.Paths.Key); err != nil || !bytes.Equal(got, api.KeyPEM) {
+		t.Errorf("services/api/key after the move: %v", err)
 	}
 }
 
@@ -593,11 +687,16 @@ func TestLoadOfMissingEnvironment(t *testing.T) {
 func TestLockTimeoutNamesTheLock(t *testing.T) {
 	s, _ := newStore(t)
 	ensure(t, s, Request{})
-	unlock, err := s.lock(context.Background(), true)
+	d, err := envdir.Open(s.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer d.Close()
+	l, err := s.lock(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
 	other := &Store{Dir: s.Dir, LockTimeout: 50 * time.Millisecond}
 	_, err = other.Ensure(context.Background(), Request{})
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(s.Dir, lockFile)) {

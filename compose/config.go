@@ -319,6 +319,10 @@ var systemDirs = []string{"/", "/bin", "/boot", "/dev", "/etc", "/etc/ssl", "/et
 	"/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/local/bin",
 	"/usr/sbin", "/usr/share", "/var", "/var/lib", "/var/log", "/var/run", "/var/tmp"}
 
+// runtimeDirs are file systems the container runtime mounts itself; a
+// credentials mount anywhere below them is refused.
+var runtimeDirs = []string{"/proc", "/sys", "/dev"}
+
 func asMountPath(p string, v any) (string, error) {
 	s, err := asString(p, v)
 	if err != nil {
@@ -328,6 +332,11 @@ func asMountPath(p string, v any) (string, error) {
 		return "", fieldErr(p, "must be an absolute path, got %q", s)
 	}
 	clean := path.Clean(s)
+	for _, d := range runtimeDirs {
+		if strings.HasPrefix(clean, d+"/") {
+			return "", fieldErr(p, "%s is under %s, which the container runtime provides itself; use a directory of its own such as %s", clean, d, DefaultMountPath)
+		}
+	}
 	if slices.Contains(systemDirs, clean) {
 		return "", fieldErr(p, "%s would hide the container's own files (devmtls mounts a directory there); use a directory of its own such as %s", clean, path.Join(clean, "mtls"))
 	}
@@ -696,4 +705,45 @@ func (s Settings) Environment() map[string]string {
 		out[kv.name] = kv.value
 	}
 	return out
+}
+
+// composeTopLevel are the top-level keys of the compose format that are not
+// services.
+var composeTopLevel = []string{"version", "name", "services", "networks", "volumes", "secrets", "configs", "include", "models"}
+
+// LegacyFormatError says that a compose file is in the legacy version 1
+// format (services at the top level, no services: key). docker-compose v1
+// still runs such a file, but compose-go (and so devmtls and Compose v2) sees
+// no service in it.
+type LegacyFormatError struct {
+	File string
+}
+
+func (e *LegacyFormatError) Error() string {
+	return e.File + " is in the legacy version 1 compose format (services at the top level, no services: key), in which devmtls finds no service; " +
+		"indent the services under a top-level services: key (the format docker compose and docker-compose 1.27+ read)"
+}
+
+// legacyFormat returns the first file whose top level holds services without
+// a services: key, or "".
+func legacyFormat(files []string, raw func(file string) map[string]any) string {
+	for _, f := range files {
+		top := raw(f)
+		if _, modern := top["services"]; modern {
+			continue
+		}
+		for k, v := range top {
+			if slices.Contains(composeTopLevel, k) || strings.HasPrefix(k, "x-") {
+				continue
+			}
+			if svc, ok := v.(map[string]any); ok {
+				_, image := svc["image"]
+				_, build := svc["build"]
+				if image || build {
+					return f
+				}
+			}
+		}
+	}
+	return ""
 }

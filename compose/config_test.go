@@ -228,6 +228,14 @@ func TestBadExtensionErrors(t *testing.T) {
 			`compose.yaml: x-devmtls.forwards[0].as: api is also a compose service, and a container could not tell them apart; reach the cluster's one by another name with as:`},
 		{"system dir", "x-devmtls: {mount_path: /etc}\nservices:\n  api: {image: x}\n",
 			`compose.yaml: x-devmtls.mount_path: /etc would hide the container's own files (devmtls mounts a directory there); use a directory of its own such as /etc/mtls`},
+		{"under /proc", "services:\n  api:\n    image: x\n    x-devmtls:\n      mount_path: /proc/self/mtls\n",
+			`compose.yaml: services.api.x-devmtls.mount_path: /proc/self/mtls is under /proc, which the container runtime provides itself; use a directory of its own such as /var/mtls`},
+		{"under /sys", "x-devmtls: {mount_path: /sys/kernel/tls}\nservices:\n  api: {image: x}\n",
+			`compose.yaml: x-devmtls.mount_path: /sys/kernel/tls is under /sys, which the container runtime provides itself; use a directory of its own such as /var/mtls`},
+		{"under /dev", "services:\n  api:\n    image: x\n    x-devmtls:\n      formats: [postgres]\n      postgres: {mount_path: /dev/shm/../shm/pg}\n",
+			`compose.yaml: services.api.x-devmtls.postgres.mount_path: /dev/shm/pg is under /dev, which the container runtime provides itself; use a directory of its own such as /var/mtls`},
+		{"validity past the maximum", "x-devmtls: {validity: 3650d}\nservices:\n  api: {image: x}\n",
+			`compose.yaml: x-devmtls.validity: invalid validity "3650d": it must be at most 825d, the longest lifetime many TLS stacks (notably Apple's) accept`},
 		{"file name with slash", "services:\n  api:\n    image: x\n    x-devmtls:\n      files: {cert: tls/cert.pem}\n",
 			`compose.yaml: services.api.x-devmtls.files.cert: must be a plain file name (no '/'), got "tls/cert.pem"`},
 		{"bad env name", "services:\n  api:\n    image: x\n    x-devmtls:\n      env: {cert: 1CERT}\n",
@@ -252,6 +260,20 @@ func TestBadExtensionErrors(t *testing.T) {
 				t.Errorf("%T is not a *ConfigError", err)
 			}
 		})
+	}
+}
+
+func TestLegacyFormatIsReportedAsSuch(t *testing.T) {
+	dir := writeProject(t, map[string]string{"docker-compose.yml": "web:\n  image: nginx\n  ports: [\"80:80\"]\ndb:\n  build: ./db\n"})
+	_, err := load(t, dir, LoadOptions{})
+	var le *LegacyFormatError
+	if !errors.As(err, &le) || !strings.Contains(err.Error(), "docker-compose.yml is in the legacy version 1 compose format") || strings.Contains(err.Error(), "x-devmtls: false") {
+		t.Fatalf("got %v", err)
+	}
+	// A modern file without services is not mistaken for one.
+	dir = writeProject(t, map[string]string{"compose.yaml": "services: {}\nx-common:\n  image: x\n"})
+	if _, err := load(t, dir, LoadOptions{}); errors.As(err, &le) {
+		t.Fatalf("a modern file was reported as legacy: %v", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/devmtls/devmtls/certs"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -77,6 +78,32 @@ func FuzzExtension(f *testing.F) {
 					t.Fatalf("accepted variable %q=%q", k, v)
 				}
 				seen[k] = true
+			}
+		}
+	})
+}
+
+// FuzzCopiesRecord feeds arbitrary content to the parser of compose/state.json,
+// the record of the copy directories devmtls may remove: whatever it accepts
+// names only service names and devmtls's own copy directories.
+func FuzzCopiesRecord(f *testing.F) {
+	f.Add([]byte(`{"version":1,"services":{"api":["mtls"],"db":["mtls","postgres"]}}`))
+	f.Add([]byte(`{"version":1,"services":{"..":["mtls"]}}`))
+	f.Add([]byte(`{"version":1,"services":{"api":["../../home"]}}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rec, err := parseRecord("state.json", data)
+		if err != nil {
+			return
+		}
+		for name, dirs := range rec.Services {
+			if certs.ValidateServiceName(name) != nil || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+				t.Fatalf("accepted service %q", name)
+			}
+			for _, d := range dirs {
+				if d != mainCopy && d != postgresCopy {
+					t.Fatalf("accepted directory %q", d)
+				}
 			}
 		}
 	})

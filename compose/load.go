@@ -333,6 +333,11 @@ func (p *Project) readExtension(tp *types.Project, sources *sourceFiles) error {
 		return sources.attribute(err)
 	}
 	p.Config = cfg
+	if len(tp.Services) == 0 && len(tp.DisabledServices) == 0 {
+		if f := legacyFormat(p.Files, sources.raw); f != "" {
+			return &LegacyFormatError{File: sources.display(f)}
+		}
+	}
 	all := map[string]types.ServiceConfig{}
 	active := map[string]bool{}
 	for name, s := range tp.Services {

@@ -48,6 +48,8 @@ type copyFile struct {
 // mountDir is one mounted directory and the files it holds.
 type mountDir struct {
 	Mount
+	// rel is Source relative to the environment directory, slash-separated.
+	rel   string
 	files []copyFile
 }
 
@@ -112,7 +114,8 @@ func planService(svc Service, creds *certs.Credentials, envDir string) (ServiceP
 	sp.Owner, sp.HasOwner = svc.Owner()
 
 	base := filepath.Join(envDir, CopiesDir, svc.Name)
-	main := mountDir{Mount: Mount{Source: filepath.Join(base, "mtls"), Target: svc.MountPath}}
+	rel := CopiesDir + "/" + svc.Name
+	main := mountDir{Mount: Mount{Source: filepath.Join(base, mainCopy), Target: svc.MountPath}, rel: rel + "/" + mainCopy}
 	keyCert := append(slices.Clone(id.KeyPEM), id.CertPEM...)
 	main.files = []copyFile{
 		{svc.Files.Cert, id.CertPEM, false},
@@ -134,7 +137,7 @@ func planService(svc Service, creds *certs.Credentials, envDir string) (ServiceP
 	}
 	sp.dirs = append(sp.dirs, main)
 	if svc.HasFormat(certs.FormatPostgres) {
-		pg := mountDir{Mount: Mount{Source: filepath.Join(base, "postgres"), Target: svc.PostgresMountPath}}
+		pg := mountDir{Mount: Mount{Source: filepath.Join(base, postgresCopy), Target: svc.PostgresMountPath}, rel: rel + "/" + postgresCopy}
 		pg.files = []copyFile{
 			{PostgresFileCA, creds.CAPEM, false},
 			{PostgresFileCert, id.CertPEM, false},

@@ -3,21 +3,44 @@ package compose
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
-	"path/filepath"
-	"syscall"
+	"path"
+	"runtime"
+	"slices"
 	"time"
 
-	"github.com/devmtls/devmtls/internal/atomicfile"
-	"github.com/gofrs/flock"
+	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/internal/envdir"
+	"github.com/devmtls/devmtls/internal/generation"
 )
 
-// inputsFile records, per service, the digest of what its copies were made
-// from (see planService).
-const inputsFile = ".inputs"
+const (
+	// inputsFile records, per service, the digest of what its copies were
+	// made from (see planService).
+	inputsFile = ".inputs"
+	// recordFile, in CopiesDir, lists the copy directories devmtls created:
+	// the only ones it ever removes.
+	recordFile = "state.json"
+	copiesLock = ".lock"
+	// The copy directories of a service, mounted whole.
+	mainCopy     = "mtls"
+	postgresCopy = "postgres"
+	// recordVersion is the version of recordFile's format.
+	recordVersion = 1
+)
+
+// record is CopiesDir/state.json.
+type record struct {
+	Version int `json:"version"`
+	// Services maps each service devmtls wrote copies for to the copy
+	// directories it created for it.
+	Services map[string][]string `json:"services"`
+}
 
 // WriteResult says what Write changed on disk.
 type WriteResult struct {
@@ -29,29 +52,47 @@ type WriteResult struct {
 
 // Write puts every service's copies and the overlay on disk, touching only
 // what changed: a second run with the same inputs writes nothing, so the
-// overlay's modification time and every file's inode stay put. Each file is
-// written atomically (temp file, owner and mode set, rename) into a directory
-// that is bind-mounted whole, so a running container sees the new files
-// without being recreated.
+// overlay's modification time and every file's inode stay put. Each mounted
+// directory holds generations behind ..data (see internal/generation): the
+// switch to new credentials happens inside the directory the container has
+// mounted, so a running container sees them without being recreated, and a
+// reader that resolves ..data once never sees a torn pair.
 func (p *Plan) Write(ctx context.Context) (*WriteResult, error) {
-	copies := filepath.Join(p.EnvDir, CopiesDir)
-	if err := mkdirPrivate(p.EnvDir); err != nil {
-		return nil, err
-	}
-	if err := mkdirPrivate(copies); err != nil {
-		return nil, err
-	}
-	unlock, err := lockDir(ctx, filepath.Join(copies, ".lock"))
+	d, err := envdir.Create(p.EnvDir)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer d.Close()
+	if err := d.MkdirAll(CopiesDir, 0o700, -1, -1); err != nil {
+		return nil, err
+	}
+	l, err := d.LockWait(ctx, CopiesDir+"/"+copiesLock, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Unlock()
+
+	old, err := readRecord(d)
+	if err != nil {
+		return nil, err
+	}
+	next := &record{Version: recordVersion, Services: map[string][]string{}}
+	for _, sp := range p.Services {
+		next.Services[sp.Service.Name] = sp.copyNames()
+	}
+	// Everything about to be created is recorded before it exists, so a
+	// crash never leaves a directory devmtls would not recognise as its own.
+	union := &record{Version: recordVersion, Services: maps.Clone(old.Services)}
+	for name, dirs := range next.Services {
+		union.Services[name] = unionNames(union.Services[name], dirs)
+	}
+	if err := writeRecord(d, union); err != nil {
+		return nil, err
+	}
 
 	res := &WriteResult{}
-	keep := map[string]bool{".lock": true}
 	for _, sp := range p.Services {
-		keep[sp.Service.Name] = true
-		changed, err := sp.write(filepath.Join(copies, sp.Service.Name))
+		changed, err := sp.write(d, old.Services[sp.Service.Name])
 		if err != nil {
 			return nil, err
 		}
@@ -59,121 +100,241 @@ func (p *Plan) Write(ctx context.Context) (*WriteResult, error) {
 			res.Updated = append(res.Updated, sp.Service.Name)
 		}
 	}
-	// Copies of services that left the project (or opted out) are removed, as
-	// the credentials store removes their leaves.
-	entries, err := os.ReadDir(copies)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", copies, err)
+	// Copies of services that left the project (or opted out) are removed,
+	// as the credentials store removes their leaves — only those recorded.
+	for _, name := range slices.Sorted(maps.Keys(old.Services)) {
+		if _, keep := next.Services[name]; keep || certs.ValidateServiceName(name) != nil {
+			continue
+		}
+		if err := d.RemoveAll(CopiesDir + "/" + name); err != nil {
+			return nil, fmt.Errorf("remove the copies of a service that left the project: %w", err)
+		}
 	}
-	for _, e := range entries {
-		if !keep[e.Name()] && e.IsDir() {
-			if err := os.RemoveAll(filepath.Join(copies, e.Name())); err != nil {
-				return nil, fmt.Errorf("remove the copies of a service that left the project: %w", err)
+	if err := writeRecord(d, next); err != nil {
+		return nil, err
+	}
+	res.OverlayChanged, err = p.writeOverlay(d)
+	return res, err
+}
+
+func unionNames(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, n := range b {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// copyNames are the copy directories the service gets.
+func (sp *ServicePlan) copyNames() []string {
+	var names []string
+	for _, dir := range sp.dirs {
+		names = append(names, dir.name())
+	}
+	return names
+}
+
+// name is the copy directory's name inside the service's directory.
+func (m mountDir) name() string { return path.Base(m.rel) }
+
+// readRecord reads CopiesDir/state.json. Without one, service directories
+// holding an .inputs file are the copies an older devmtls (which kept no
+// record) wrote, and are taken as recorded.
+func readRecord(d *envdir.Dir) (*record, error) {
+	data, err := d.ReadFile(CopiesDir + "/" + recordFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return legacyRecord(d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return parseRecord(d.Path(CopiesDir+"/"+recordFile), data)
+}
+
+// parseRecord accepts only service names and copy directory names devmtls
+// writes, so a doctored record cannot name anything else for removal.
+func parseRecord(p string, data []byte) (*record, error) {
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, recordError(p, err.Error())
+	}
+	if rec.Version != recordVersion {
+		return nil, recordError(p, fmt.Sprintf("it has version %d", rec.Version))
+	}
+	if rec.Services == nil {
+		rec.Services = map[string][]string{}
+	}
+	for name, dirs := range rec.Services {
+		if err := certs.ValidateServiceName(name); err != nil {
+			return nil, recordError(p, fmt.Sprintf("service %q: %v", name, err))
+		}
+		for _, dir := range dirs {
+			if dir != mainCopy && dir != postgresCopy {
+				return nil, recordError(p, fmt.Sprintf("service %s: %q is not a directory devmtls writes", name, dir))
 			}
 		}
 	}
-	res.OverlayChanged, err = p.WriteOverlay()
-	return res, err
+	return &rec, nil
+}
+
+func recordError(p, problem string) error {
+	return &envdir.RefusedError{Path: p, Problem: "is damaged (" + problem + ")",
+		Fix: "remove it and the copies beside it (rm -r " + p[:len(p)-len(recordFile)] + ") and run devmtls up again"}
+}
+
+func legacyRecord(d *envdir.Dir) (*record, error) {
+	rec := &record{Version: recordVersion, Services: map[string][]string{}}
+	entries, err := d.ReadDir(CopiesDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if !e.IsDir() || certs.ValidateServiceName(e.Name()) != nil {
+			continue
+		}
+		if fi, err := d.Lstat(CopiesDir + "/" + e.Name() + "/" + inputsFile); err == nil && fi.Mode().IsRegular() {
+			rec.Services[e.Name()] = []string{mainCopy, postgresCopy}
+		}
+	}
+	return rec, nil
+}
+
+func writeRecord(d *envdir.Dir, rec *record) error {
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	p := CopiesDir + "/" + recordFile
+	if old, err := d.ReadFile(p); err == nil && bytes.Equal(old, append(data, '\n')) {
+		return nil
+	}
+	return d.WriteFile(p, append(data, '\n'), 0o600, -1, -1)
 }
 
 // WriteOverlay writes only the overlay file, when its content changed.
 func (p *Plan) WriteOverlay() (bool, error) {
-	if err := mkdirPrivate(p.EnvDir); err != nil {
+	d, err := envdir.Create(p.EnvDir)
+	if err != nil {
 		return false, err
 	}
-	path := p.OverlayPath()
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, p.Overlay) {
+	defer d.Close()
+	return p.writeOverlay(d)
+}
+
+func (p *Plan) writeOverlay(d *envdir.Dir) (bool, error) {
+	if old, err := d.ReadFile(OverlayFile); err == nil && bytes.Equal(old, p.Overlay) {
 		return false, nil
 	}
-	return true, atomicfile.WriteFile(path, p.Overlay, 0o644)
+	return true, d.WriteFile(OverlayFile, p.Overlay, 0o644, -1, -1)
+}
+
+// owner is who owns the service's copies: its configured user, else whoever
+// runs devmtls (-1 where files have no numeric owner).
+func (sp *ServicePlan) owner() (uid, gid int) {
+	if sp.HasOwner {
+		return sp.Owner.UID, sp.Owner.GID
+	}
+	if runtime.GOOS == "windows" {
+		return -1, -1
+	}
+	return os.Getuid(), os.Getgid()
 }
 
 // write brings one service's copies up to date; it reports whether it wrote.
-func (sp *ServicePlan) write(base string) (bool, error) {
-	if sp.upToDate(base) {
+// recorded are the copy directories of the service devmtls created before.
+func (sp *ServicePlan) write(d *envdir.Dir, recorded []string) (bool, error) {
+	base := CopiesDir + "/" + sp.Service.Name
+	if sp.upToDate(d, base) {
 		return false, nil
 	}
-	if err := mkdirPrivate(base); err != nil {
+	uid, gid := sp.owner()
+	if err := d.MkdirAll(base, 0o700, -1, -1); err != nil {
 		return false, err
 	}
-	uid, gid := os.Getuid(), os.Getgid()
-	if sp.HasOwner {
-		uid, gid = sp.Owner.UID, sp.Owner.GID
-	}
-	for _, d := range sp.dirs {
-		if err := os.MkdirAll(d.Source, 0o700); err != nil {
-			return false, fmt.Errorf("create %s: %w", d.Source, err)
-		}
-		if err := os.Chmod(d.Source, 0o700); err != nil {
-			return false, fmt.Errorf("restrict %s to its owner: %w", d.Source, err)
-		}
-		if err := sp.chown(d.Source, uid, gid); err != nil {
+	for _, m := range sp.dirs {
+		if err := sp.writeDir(d, m, uid, gid, slices.Contains(recorded, m.name())); err != nil {
 			return false, err
 		}
-		want := map[string]bool{}
-		for _, f := range d.files {
-			want[f.name] = true
-			if err := sp.writeFile(filepath.Join(d.Source, f.name), f, uid, gid); err != nil {
-				return false, err
-			}
-		}
-		// The directory is devmtls's alone: files it no longer needs (a
-		// renamed file, a format turned off) go.
-		entries, err := os.ReadDir(d.Source)
-		if err != nil {
-			return false, fmt.Errorf("read %s: %w", d.Source, err)
-		}
-		for _, e := range entries {
-			if !want[e.Name()] {
-				if err := os.RemoveAll(filepath.Join(d.Source, e.Name())); err != nil {
-					return false, err
-				}
-			}
-		}
 	}
-	for _, name := range []string{"mtls", "postgres"} {
-		dir := filepath.Join(base, name)
-		if !sp.mounts(dir) {
-			if err := os.RemoveAll(dir); err != nil {
+	for _, name := range []string{mainCopy, postgresCopy} {
+		if !slices.Contains(sp.copyNames(), name) && slices.Contains(recorded, name) {
+			if err := d.RemoveAll(base + "/" + name); err != nil {
 				return false, err
 			}
 		}
 	}
-	if err := atomicfile.WriteFile(filepath.Join(base, inputsFile), []byte(sp.inputs+"\n"), 0o600); err != nil {
+	if err := d.WriteFile(base+"/"+inputsFile, []byte(sp.inputs+"\n"), 0o600, -1, -1); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
-func (sp *ServicePlan) mounts(dir string) bool {
-	for _, d := range sp.dirs {
-		if d.Source == dir {
-			return true
-		}
+// writeDir writes one mounted directory's new generation and switches to it.
+// recorded says devmtls created the directory, so plain files in it are its
+// own (an older devmtls wrote them) and may be replaced.
+func (sp *ServicePlan) writeDir(d *envdir.Dir, m mountDir, uid, gid int, recorded bool) error {
+	if err := d.MkdirAll(m.rel, 0o700, uid, gid); err != nil {
+		return sp.ownerError(err, uid, gid)
 	}
-	return false
+	if err := d.SetMode(m.rel, 0o700, uid, gid); err != nil {
+		return sp.ownerError(err, uid, gid)
+	}
+	w := &generation.Writer{Dir: d, Base: m.rel, UID: uid, GID: gid}
+	var files []generation.File
+	for _, f := range m.files {
+		files = append(files, generation.File{Name: f.name, Data: f.data, Mode: fileMode(f)})
+	}
+	gen, err := w.Prepare(files)
+	if err != nil {
+		return sp.ownerError(err, uid, gid)
+	}
+	owned := func(string, bool) bool { return recorded }
+	if err := w.Switch(gen, generation.Visible(files), owned); err != nil {
+		return err
+	}
+	return w.RemoveExcept(gen)
+}
+
+// ownerError turns a refused chown into the error that says how to fix it:
+// only root may give a file away, and devmtls never loosens a key's
+// permissions instead.
+func (sp *ServicePlan) ownerError(err error, uid, gid int) error {
+	if errors.Is(err, fs.ErrPermission) && sp.HasOwner {
+		return &OwnerError{Service: sp.Service.Name, Owner: Owner{UID: uid, GID: gid}, ProcessUID: os.Getuid()}
+	}
+	return err
 }
 
 // upToDate reports whether the copies were made from the same inputs and are
-// all still there with the right owner and mode.
-func (sp *ServicePlan) upToDate(base string) bool {
-	old, err := os.ReadFile(filepath.Join(base, inputsFile))
+// all still there, linked, with the right owner and mode.
+func (sp *ServicePlan) upToDate(d *envdir.Dir, base string) bool {
+	old, err := d.ReadFile(base + "/" + inputsFile)
 	if err != nil || string(bytes.TrimSpace(old)) != sp.inputs {
 		return false
 	}
-	uid, gid := os.Getuid(), os.Getgid()
-	if sp.HasOwner {
-		uid, gid = sp.Owner.UID, sp.Owner.GID
-	}
-	for _, d := range sp.dirs {
-		for _, f := range d.files {
-			fi, err := os.Lstat(filepath.Join(d.Source, f.name))
+	uid, gid := sp.owner()
+	for _, m := range sp.dirs {
+		w := &generation.Writer{Dir: d, Base: m.rel}
+		gen, err := w.Current()
+		if err != nil || gen == "" {
+			return false
+		}
+		var files []generation.File
+		for _, f := range m.files {
+			files = append(files, generation.File{Name: f.name})
+			fi, err := w.Lstat(gen, f.name)
 			if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != fileMode(f) {
 				return false
 			}
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != uid || int(st.Gid) != gid) {
+			if fuid, fgid, ok := fileOwner(fi); ok && uid >= 0 && (fuid != uid || fgid != gid) {
 				return false
 			}
+		}
+		if !w.Linked(gen, generation.Visible(files)) {
+			return false
 		}
 	}
 	return true
@@ -184,45 +345,6 @@ func fileMode(f copyFile) os.FileMode {
 		return 0o600
 	}
 	return 0o644
-}
-
-// writeFile stages the file, gives it its owner and mode, then renames it into
-// place, so the container never sees a key with the wrong owner or a torn file.
-func (sp *ServicePlan) writeFile(path string, f copyFile, uid, gid int) error {
-	tmp, err := atomicfile.Stage(path, f.data, fileMode(f))
-	if err != nil {
-		return err
-	}
-	if err := sp.chown(tmp, uid, gid); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("replace %s: %w", path, err)
-	}
-	return atomicfile.SyncDir(filepath.Dir(path))
-}
-
-// chown gives path to uid:gid. Only root may give a file away; when devmtls
-// runs as another user and the service needs another owner, it stops with an
-// error saying how to fix it rather than loosening the key's permissions.
-func (sp *ServicePlan) chown(path string, uid, gid int) error {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return err
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid && int(st.Gid) == gid {
-		return nil
-	}
-	err = os.Lchown(path, uid, gid)
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, fs.ErrPermission) {
-		return &OwnerError{Service: sp.Service.Name, Owner: Owner{UID: uid, GID: gid}, ProcessUID: os.Getuid()}
-	}
-	return fmt.Errorf("give %s to %d:%d: %w", path, uid, gid, err)
 }
 
 // OwnerError says that a service's key must belong to a user devmtls cannot
@@ -237,23 +359,4 @@ func (e *OwnerError) Error() string {
 	return fmt.Sprintf("service %s needs its key owned by %s (its %s user or compose user:), but devmtls runs as uid %d and only root can give files away; "+
 		"run devmtls with sudo, or run the service as your own uid (user: \"%d:%d\")",
 		e.Service, e.Owner, Extension, e.ProcessUID, os.Getuid(), os.Getgid())
-}
-
-func mkdirPrivate(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	return nil
-}
-
-// lockDir serialises devmtls processes writing the same copies.
-func lockDir(ctx context.Context, path string) (func(), error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	fl := flock.New(path, flock.SetPermissions(0o600))
-	ok, err := fl.TryLockContext(ctx, 20*time.Millisecond)
-	if err != nil || !ok {
-		return nil, fmt.Errorf("%s is locked by another devmtls process; wait for it to finish: %v", path, err)
-	}
-	return func() { _ = fl.Unlock() }, nil
 }

@@ -16,10 +16,9 @@ import (
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
-	"github.com/devmtls/devmtls/internal/atomicfile"
+	"github.com/devmtls/devmtls/internal/envdir"
 	"github.com/devmtls/devmtls/internal/kubeconfig"
 	"github.com/devmtls/devmtls/portforward"
-	"github.com/gofrs/flock"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -38,15 +37,24 @@ type served struct {
 // reporting in state.json. It holds the environment's forwards lock for its
 // whole life, so at most one runs per environment.
 func Run(ctx context.Context, envDir string, log io.Writer) error {
-	lock := flock.New(path(envDir, lockFile), flock.SetPermissions(0o600))
-	ok, err := lock.TryLock()
+	d, err := envdir.Open(envDir)
 	if err != nil {
-		return fmt.Errorf("lock %s: %w", path(envDir, lockFile), err)
+		return err
 	}
-	if !ok {
-		return fmt.Errorf("another devmtls already serves the forwards of %s", envDir)
+	defer d.Close()
+	lock, err := d.TryLock(rel(lockFile))
+	if errors.Is(err, envdir.ErrLocked) {
+		return fmt.Errorf("another devmtls already serves the forwards of %s", d.Path("."))
+	}
+	if err != nil {
+		return err
 	}
 	defer lock.Unlock()
+	start, err := processStart(os.Getpid())
+	if err != nil {
+		// devmtls down will say it cannot prove this process is its own.
+		start = ""
+	}
 	var logMu sync.Mutex
 	logf := func(format string, args ...any) {
 		logMu.Lock()
@@ -54,11 +62,11 @@ func Run(ctx context.Context, envDir string, log io.Writer) error {
 		fmt.Fprintf(log, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
 	}
 
-	spec, err := readSpec(envDir)
+	spec, err := readSpec(d)
 	if err != nil {
 		return err
 	}
-	creds, err := (&certs.Store{Dir: envDir}).Load(ctx)
+	creds, err := (&certs.Store{Dir: d.Path(".")}).Load(ctx)
 	if err != nil {
 		return err
 	}
@@ -71,13 +79,13 @@ func Run(ctx context.Context, envDir string, log io.Writer) error {
 		return err
 	}
 	defer closeAll(all)
-	st := &State{PID: os.Getpid(), SpecHash: spec.Hash(), StartedAt: time.Now().UTC()}
+	st := &State{PID: os.Getpid(), Start: start, EnvDir: d.Path("."), SpecHash: spec.Hash(), StartedAt: time.Now().UTC()}
 	var last []ForwardState
 	for {
 		cur := snapshot(all)
 		if !reflect.DeepEqual(cur, last) {
 			st.Forwards, st.UpdatedAt = cur, time.Now().UTC()
-			if err := writeState(envDir, st); err != nil {
+			if err := writeState(d, st); err != nil {
 				logf("write state: %v", err)
 			}
 			last = cur
@@ -85,7 +93,7 @@ func Run(ctx context.Context, envDir string, log io.Writer) error {
 		select {
 		case <-ctx.Done():
 			logf("stopping: %v", context.Cause(ctx))
-			os.Remove(path(envDir, stateFile))
+			d.Remove(rel(stateFile))
 			return nil
 		case <-time.After(time.Second):
 		}
@@ -229,25 +237,18 @@ func snapshot(all []*served) []ForwardState {
 	return out
 }
 
-func readSpec(envDir string) (Spec, error) {
-	var spec Spec
-	data, err := os.ReadFile(path(envDir, specFile))
+func readSpec(d *envdir.Dir) (Spec, error) {
+	data, err := d.ReadFile(rel(specFile))
 	if err != nil {
-		return spec, fmt.Errorf("read the forwards spec: %w", err)
+		return Spec{}, fmt.Errorf("read the forwards spec: %w", err)
 	}
-	if err := json.Unmarshal(data, &spec); err != nil {
-		return spec, fmt.Errorf("%s is damaged (%v); run devmtls up again", path(envDir, specFile), err)
-	}
-	if spec.ContainerAddress == "" {
-		return spec, errors.New("the forwards spec names no container address")
-	}
-	return spec, nil
+	return parseSpec(d.Path(rel(specFile)), data)
 }
 
-func writeState(envDir string, st *State) error {
+func writeState(d *envdir.Dir, st *State) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(path(envDir, stateFile), append(data, '\n'), 0o600)
+	return d.WriteFile(rel(stateFile), append(data, '\n'), 0o600, -1, -1)
 }

@@ -2,11 +2,6 @@
 
 package hybrid
 
-import (
-	"os"
-	"os/exec"
-)
+import "os/exec"
 
 func detach(cmd *exec.Cmd) {}
-
-func terminate(p *os.Process) { p.Kill() }

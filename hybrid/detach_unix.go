@@ -3,7 +3,6 @@
 package hybrid
 
 import (
-	"os"
 	"os/exec"
 	"syscall"
 )
@@ -13,5 +12,3 @@ import (
 func detach(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 }
-
-func terminate(p *os.Process) { p.Signal(syscall.SIGTERM) }

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -67,7 +66,14 @@ func (s Spec) Hash() string {
 
 // State is what the background process reports, rewritten whenever it changes.
 type State struct {
-	PID       int            `json:"pid"`
+	PID int `json:"pid"`
+	// Start tells the process apart from any later one given the same PID:
+	// on Linux its start time in clock ticks after boot (/proc/PID/stat field
+	// 22), on macOS and Windows its creation time. devmtls down signals PID
+	// only when it still has this start (see proveForwards).
+	Start string `json:"start"`
+	// EnvDir is the environment directory the process serves, absolute.
+	EnvDir    string         `json:"env_dir"`
 	SpecHash  string         `json:"spec_hash"`
 	StartedAt time.Time      `json:"started_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
@@ -100,4 +106,5 @@ func AddrVar(as string, port int) string {
 	return fmt.Sprintf("%s_%d_ADDR", name, port)
 }
 
-func path(envDir, name string) string { return filepath.Join(envDir, Dir, name) }
+// rel is the name of a file of Dir inside the environment directory.
+func rel(name string) string { return Dir + "/" + name }

@@ -6,57 +6,78 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
 	"time"
 
-	"github.com/devmtls/devmtls/internal/atomicfile"
-	"github.com/gofrs/flock"
+	"github.com/devmtls/devmtls/internal/envdir"
 )
 
 // DaemonCommand is the hidden devmtls subcommand that runs Run.
 const DaemonCommand = "forwards-daemon"
 
+// openEnv opens the environment directory for the forwards' files; ok is
+// false when there is none.
+func openEnv(envDir string) (d *envdir.Dir, ok bool, err error) {
+	d, err = envdir.Open(envDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return d, true, nil
+}
+
 // Read returns the running process's state, or nil when none runs. A process
 // runs exactly when the environment's forwards lock is held.
 func Read(envDir string) (*State, error) {
-	lock := flock.New(path(envDir, lockFile), flock.SetPermissions(0o600))
-	if _, err := os.Stat(path(envDir, lockFile)); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	d, ok, err := openEnv(envDir)
+	if !ok {
+		return nil, err
 	}
-	ok, err := lock.TryLock()
-	if err != nil {
-		return nil, fmt.Errorf("check %s: %w", path(envDir, lockFile), err)
-	}
-	if ok {
-		lock.Unlock()
-		return nil, nil
+	defer d.Close()
+	return read(d)
+}
+
+func read(d *envdir.Dir) (*State, error) {
+	held, err := d.Held(rel(lockFile))
+	if err != nil || !held {
+		return nil, err
 	}
 	// Held: the process runs; its state may lag its start by a moment.
+	var last error
 	for range 50 {
-		data, err := os.ReadFile(path(envDir, stateFile))
+		st, err := readState(d)
 		if err == nil {
-			var st State
-			if err := json.Unmarshal(data, &st); err == nil {
-				return &st, nil
-			}
+			return st, nil
 		}
+		last = err
 		time.Sleep(100 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("the forwards process of %s runs but reports nothing; see %s", envDir, path(envDir, LogFile))
+	if errors.Is(last, fs.ErrNotExist) {
+		return nil, fmt.Errorf("the forwards process of %s runs but reports nothing; see %s", d.Path("."), d.Path(rel(LogFile)))
+	}
+	return nil, last
 }
 
 // Ensure makes the environment's background process serve spec: an already
 // running one serving the same spec is reused (started is false), one serving
 // another spec is replaced. exe is the devmtls binary to start.
 func Ensure(ctx context.Context, envDir string, spec Spec, exe string) (st *State, started bool, err error) {
-	if err := os.MkdirAll(path(envDir, ""), 0o700); err != nil {
+	d, err := envdir.Create(envDir)
+	if err != nil {
+		return nil, false, err
+	}
+	defer d.Close()
+	if err := d.MkdirAll(Dir, 0o700, -1, -1); err != nil {
 		return nil, false, err
 	}
 	hash := spec.Hash()
-	cur, err := Read(envDir)
+	cur, err := read(d)
 	if err != nil {
 		return nil, false, err
 	}
@@ -64,7 +85,7 @@ func Ensure(ctx context.Context, envDir string, spec Spec, exe string) (st *Stat
 		return cur, false, nil
 	}
 	if cur != nil {
-		if _, err := Stop(ctx, envDir); err != nil {
+		if _, err := stop(ctx, d, cur); err != nil {
 			return nil, false, err
 		}
 	}
@@ -72,17 +93,19 @@ func Ensure(ctx context.Context, envDir string, spec Spec, exe string) (st *Stat
 	if err != nil {
 		return nil, false, err
 	}
-	if err := atomicfile.WriteFile(path(envDir, specFile), append(data, '\n'), 0o600); err != nil {
+	if err := d.WriteFile(rel(specFile), append(data, '\n'), 0o600, -1, -1); err != nil {
 		return nil, false, err
 	}
-	os.Remove(path(envDir, stateFile))
-	logFile, err := os.OpenFile(path(envDir, LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err := d.Remove(rel(stateFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	logFile, err := openLog(d)
 	if err != nil {
 		return nil, false, err
 	}
 	defer logFile.Close()
-	logStart, _ := logFile.Seek(0, 2)
-	cmd := exec.Command(exe, "--dir", envDir, DaemonCommand)
+	logStart, _ := logFile.Seek(0, io.SeekEnd)
+	cmd := exec.Command(exe, "--dir", d.Path("."), DaemonCommand)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	detach(cmd)
 	if err := cmd.Start(); err != nil {
@@ -94,43 +117,72 @@ func Ensure(ctx context.Context, envDir string, spec Spec, exe string) (st *Stat
 	for {
 		select {
 		case <-exited:
-			return nil, false, fmt.Errorf("the forwards process stopped: %s", lastLines(path(envDir, LogFile), logStart))
+			return nil, false, fmt.Errorf("the forwards process stopped: %s", lastLines(d, logStart))
 		case <-deadline:
 			cmd.Process.Kill()
-			return nil, false, fmt.Errorf("the forwards process did not start listening within 30s; see %s", path(envDir, LogFile))
+			return nil, false, fmt.Errorf("the forwards process did not start listening within 30s; see %s", d.Path(rel(LogFile)))
 		case <-ctx.Done():
 			cmd.Process.Kill()
 			return nil, false, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
-		data, err := os.ReadFile(path(envDir, stateFile))
-		if err != nil {
-			continue
-		}
-		var st State
-		if json.Unmarshal(data, &st) == nil && st.PID == cmd.Process.Pid && st.SpecHash == hash {
-			return &st, true, nil
+		st, err := readState(d)
+		if err == nil && st.PID == cmd.Process.Pid && st.SpecHash == hash {
+			return st, true, nil
 		}
 	}
 }
 
+// openLog opens the log for appending; it must be a plain file of the
+// environment (a link is refused like everywhere else).
+func openLog(d *envdir.Dir) (*os.File, error) {
+	f, err := d.OpenFile(rel(LogFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, &envdir.RefusedError{Path: d.Path(rel(LogFile)), Problem: "is not a plain file", Fix: "remove it and run devmtls up again"}
+	}
+	return f, nil
+}
+
 // Stop ends the running process (SIGTERM, then SIGKILL after 10s) and reports
-// whether one ran.
+// whether one ran. It signals only a process it proves to be the forwards
+// process devmtls started for this environment (see proveForwards); otherwise
+// it returns a *ProofError saying what it found, and signals nothing.
 func Stop(ctx context.Context, envDir string) (bool, error) {
-	st, err := Read(envDir)
+	d, ok, err := openEnv(envDir)
+	if !ok {
+		return false, err
+	}
+	defer d.Close()
+	st, err := read(d)
 	if err != nil || st == nil {
 		return false, err
 	}
-	p, err := os.FindProcess(st.PID)
+	return stop(ctx, d, st)
+}
+
+func stop(ctx context.Context, d *envdir.Dir, st *State) (bool, error) {
+	p, err := proveForwards(d, st)
 	if err != nil {
 		return false, err
 	}
-	terminate(p)
-	for _, wait := range []time.Duration{10 * time.Second, 5 * time.Second} {
+	defer p.release()
+	if err := p.terminate(); err != nil {
+		return false, fmt.Errorf("stop the forwards process %d: %w", st.PID, err)
+	}
+	for i, wait := range []time.Duration{10 * time.Second, 5 * time.Second} {
+		if i > 0 {
+			p.kill()
+		}
 		deadline := time.Now().Add(wait)
 		for time.Now().Before(deadline) {
-			if free(envDir) {
-				os.Remove(path(envDir, stateFile))
+			if held, err := d.Held(rel(lockFile)); err == nil && !held {
+				if err := d.Remove(rel(stateFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return true, err
+				}
 				return true, nil
 			}
 			select {
@@ -139,25 +191,15 @@ func Stop(ctx context.Context, envDir string) (bool, error) {
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
-		p.Kill()
 	}
-	return true, fmt.Errorf("the forwards process %d of %s did not stop", st.PID, envDir)
+	return true, fmt.Errorf("the forwards process %d of %s did not stop", st.PID, d.Path("."))
 }
 
-// free reports whether no process holds the forwards lock.
-func free(envDir string) bool {
-	lock := flock.New(path(envDir, lockFile), flock.SetPermissions(0o600))
-	ok, err := lock.TryLock()
-	if ok {
-		lock.Unlock()
-	}
-	return ok && err == nil
-}
-
-// lastLines returns the log written since offset, last lines first trimmed,
-// for an error message.
-func lastLines(file string, offset int64) string {
-	data, err := os.ReadFile(file)
+// lastLines returns the last line of the log written since offset, for an
+// error message.
+func lastLines(d *envdir.Dir, offset int64) string {
+	file := d.Path(rel(LogFile))
+	data, err := d.ReadFile(rel(LogFile))
 	if err != nil || int64(len(data)) < offset {
 		return "see " + file
 	}

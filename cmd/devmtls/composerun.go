@@ -10,6 +10,7 @@ import (
 
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/compose"
+	"github.com/devmtls/devmtls/internal/envdir"
 	"github.com/spf13/cobra"
 )
 
@@ -79,7 +80,10 @@ func (o *composeRunOptions) Run(ctx context.Context) error {
 		}
 		overlay = overlayFor(plan)
 	} else {
-		overlay = o.existingOverlay(ctx)
+		var err error
+		if overlay, err = o.existingOverlay(ctx); err != nil {
+			return err
+		}
 	}
 	// Declared forwards listen before compose starts the services, so the
 	// first call a service makes already finds them. `up -d` leaves them
@@ -153,25 +157,32 @@ func (o *composeRunOptions) preparePlan(ctx context.Context) (*compose.Plan, err
 // existingOverlay renders the overlay from the credentials already on disk,
 // so commands like `config` show and `down` address the same project `up`
 // started. Without usable credentials there is no overlay; compose does not
-// need it to find the project's containers.
-func (o *composeRunOptions) existingOverlay(ctx context.Context) string {
+// need it to find the project's containers. An environment directory devmtls
+// refuses to use (a link in it, another user's) stops the command: nothing is
+// run on a project whose environment may have been tampered with.
+func (o *composeRunOptions) existingOverlay(ctx context.Context) (string, error) {
+	warn := func(err error, hint string) (string, error) {
+		if errors.Is(err, envdir.ErrRefused) {
+			return "", err
+		}
+		fmt.Fprintf(o.g.stderr, "devmtls: warning: running compose without the devmtls overlay: %v%s\n", err, hint)
+		return "", nil
+	}
 	creds, err := o.env.store.Load(ctx)
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(o.g.stderr, "devmtls: warning: running compose without the devmtls overlay: %v\n", err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", nil
 		}
-		return ""
+		return warn(err, "")
 	}
 	plan, err := compose.NewPlan(o.env.project, creds, o.env.dir)
 	if err != nil {
-		fmt.Fprintf(o.g.stderr, "devmtls: warning: running compose without the devmtls overlay: %v (run devmtls up to refresh it)\n", err)
-		return ""
+		return warn(err, " (run devmtls up to refresh it)")
 	}
 	if _, err := plan.WriteOverlay(); err != nil {
-		fmt.Fprintf(o.g.stderr, "devmtls: warning: running compose without the devmtls overlay: %v\n", err)
-		return ""
+		return warn(err, "")
 	}
-	return overlayFor(plan)
+	return overlayFor(plan), nil
 }
 
 // overlayFor is the overlay to pass to compose: none when no service gets

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/devmtls/devmtls/internal/fileacl"
 )
 
 // WriteFile writes data to path atomically with the given permissions: it writes a
@@ -50,6 +52,12 @@ func Stage(path string, data []byte, perm os.FileMode) (string, error) {
 	// by others, even for a moment, and public files get their final mode.
 	if err := f.Chmod(perm); err != nil {
 		return fail(err)
+	}
+	if perm&0o077 == 0 {
+		// On Windows the mode is not enough: replace the inherited ACL.
+		if err := fileacl.Restrict(f); err != nil {
+			return fail(err)
+		}
 	}
 	if _, err := f.Write(data); err != nil {
 		return fail(err)

@@ -1,0 +1,95 @@
+package hybrid
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"regexp"
+
+	"github.com/devmtls/devmtls/internal/envdir"
+)
+
+// startPattern bounds what a recorded process start may look like: digits
+// (clock ticks, or seconds.microseconds, or Windows file time), no more.
+var startPattern = regexp.MustCompile(`^[0-9]{1,24}(\.[0-9]{1,9})?$`)
+
+// parseState reads a state.json the process wrote. The file lives in a
+// directory that may come from a cloned repository, so everything devmtls
+// acts on (the PID above all) is checked; the proof that PID is the forwards
+// process comes from the running system, never from this file (see
+// proveForwards).
+func parseState(p string, data []byte) (*State, error) {
+	var st State
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, fmt.Errorf("%s is damaged (%v); stop the forwards process and run devmtls up again", p, err)
+	}
+	switch {
+	case st.PID <= 1 || st.PID > 1<<22:
+		return nil, fmt.Errorf("%s is damaged (pid %d is not a process devmtls starts); run devmtls up again", p, st.PID)
+	case st.Start != "" && !startPattern.MatchString(st.Start):
+		return nil, fmt.Errorf("%s is damaged (start %q is not a process start time); run devmtls up again", p, st.Start)
+	case st.EnvDir != "" && !filepath.IsAbs(st.EnvDir):
+		return nil, fmt.Errorf("%s is damaged (env_dir %q is not absolute); run devmtls up again", p, st.EnvDir)
+	}
+	if _, err := hex.DecodeString(st.SpecHash); err != nil {
+		return nil, fmt.Errorf("%s is damaged (spec_hash is not hexadecimal); run devmtls up again", p)
+	}
+	return &st, nil
+}
+
+// parseSpec reads a spec.json devmtls up wrote.
+func parseSpec(p string, data []byte) (Spec, error) {
+	var spec Spec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return spec, fmt.Errorf("%s is damaged (%v); run devmtls up again", p, err)
+	}
+	if net.ParseIP(spec.ContainerAddress) == nil {
+		return spec, fmt.Errorf("%s is damaged (container_address %q is not an IP address); run devmtls up again", p, spec.ContainerAddress)
+	}
+	for _, f := range spec.Forwards {
+		if f.As == "" || len(f.Ports) == 0 {
+			return spec, fmt.Errorf("%s is damaged (a forward without a name or ports); run devmtls up again", p)
+		}
+		for _, port := range f.Ports {
+			if port.Listen < 1 || port.Listen > 65535 || port.Remote == "" {
+				return spec, fmt.Errorf("%s is damaged (forward %s: port %d:%q); run devmtls up again", p, f.As, port.Listen, port.Remote)
+			}
+		}
+	}
+	return spec, nil
+}
+
+// readState returns the state file's content, or an error wrapping
+// fs.ErrNotExist.
+func readState(d *envdir.Dir) (*State, error) {
+	data, err := d.ReadFile(rel(stateFile))
+	if err != nil {
+		return nil, err
+	}
+	return parseState(d.Path(rel(stateFile)), data)
+}
+
+// ErrNotProven is wrapped by every refusal to signal a process devmtls could
+// not prove it started.
+var ErrNotProven = errors.New("not proven to be the forwards process")
+
+// ProofError says why devmtls left a process alone: it could not prove the
+// process named in the state file is the forwards process it started for
+// this environment.
+type ProofError struct {
+	PID     int
+	State   string // the state file
+	EnvDir  string
+	Finding string // what devmtls found instead
+}
+
+func (e *ProofError) Error() string {
+	return fmt.Sprintf("devmtls left process %d alone: %s names it as the forwards process of %s, but %s, so nothing was signalled; stop the forwards process yourself if one still runs, then run devmtls up again",
+		e.PID, e.State, e.EnvDir, e.Finding)
+}
+
+// Unwrap makes errors.Is(err, ErrNotProven) true.
+func (e *ProofError) Unwrap() error { return ErrNotProven }
