@@ -190,3 +190,31 @@ func TestBackendFramingFollowsMessages(t *testing.T) {
 		t.Errorf("passed on %d bytes, want all 26", out.Len())
 	}
 }
+
+// TestForwardPostgresCancelRequest: a CancelRequest goes to the pod as it
+// came, in plain text on a stream of its own, as PostgreSQL reads it.
+func TestForwardPostgresCancelRequest(t *testing.T) {
+	r := newRig(t)
+	r.addPod("orders-a", true)
+	got := make(chan []byte, 1)
+	r.kubelet.serve("orders-a", 8443, startPodServer(t, r.cluster, func(raw net.Conn, _ *tls.Conn) {
+		b, _ := io.ReadAll(raw)
+		got <- b
+	}).addr)
+	if err := r.start(func(o *Options) { o.Protocol = ProtocolPostgres }); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cancel := pgPacket(pgCancelRequestCode, 0, 0, 0, 42, 1, 2, 3, 4)
+	c.Write(cancel)
+	if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
+		t.Errorf("the client's connection after a CancelRequest: %q, %v; want a clean end", rest, err)
+	}
+	if b := <-got; !bytes.Equal(b, cancel) {
+		t.Errorf("the pod got %x, want the CancelRequest %x", b, cancel)
+	}
+}

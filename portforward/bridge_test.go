@@ -132,3 +132,27 @@ func TestPipeBatchesStreamWrites(t *testing.T) {
 	}
 	<-done
 }
+
+// TestRelayDropsItsBatchBufferWhenIdle: a connection that goes quiet gives
+// its batch buffer back (relayIdleRelease).
+func TestRelayDropsItsBatchBufferWhenIdle(t *testing.T) {
+	dst, reader := tcpPair(t)
+	src, writer := tcpPair(t)
+	batch := &batchConn{Conn: dst}
+	done := make(chan error, 1)
+	go func() { done <- relay(batch, src, batch, &batchBudget{}) }()
+	const size = 256 << 10
+	go writer.Write(make([]byte, size))
+	if _, err := io.ReadFull(reader, make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the idle relay drops its batch buffer", func() bool {
+		batch.mu.Lock()
+		defer batch.mu.Unlock()
+		return batch.pending == nil
+	})
+	writer.Close()
+	if err := <-done; err != nil {
+		t.Errorf("relay after its source ended: %v", err)
+	}
+}
