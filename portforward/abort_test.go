@@ -28,6 +28,7 @@ func TestForwardAbortsWhenThePodSideBreaks(t *testing.T) {
 	}{
 		{"stream reset by the kubelet", func(r *rig) { r.kubelet.resetDataStreams("orders-a") }},
 		{"pod connection reset (error stream)", func(r *rig) { r.pods["orders-a"].kill() }},
+		{"error stream alone", func(r *rig) { r.kubelet.reportOnErrorStreams("orders-a", "the kubelet gave up") }},
 		{"API server connection lost", func(r *rig) { r.kubelet.connsTo("orders-a")[0].Close() }},
 		{"pod deleted", func(r *rig) { r.deletePod("orders-a") }},
 		{"nothing: the pod finishes", nil},

@@ -23,20 +23,7 @@ func (f *Forwarder) bridge(local *localConn, pc *podConn, pending pendingLocal) 
 			return pc.kubelet.explain(err)
 		}
 	}
-	// A message on the error stream means the kubelet gave up on this
-	// connection, whatever the data stream still does: end it as broken.
-	piped := make(chan struct{})
-	go func() {
-		select {
-		case <-pc.kubelet.done:
-			if pc.kubelet.err != nil {
-				pc.data.Reset()
-			}
-		case <-piped:
-		}
-	}()
 	pipe(local, pc, &f.budget, f.opts.Protocol)
-	close(piped)
 	return pc.kubelet.wait()
 }
 

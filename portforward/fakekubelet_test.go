@@ -90,16 +90,33 @@ func (k *fakeKubelet) connsTo(pod string) []*fakeConn {
 // resetDataStreams resets, from the kubelet's side, the data streams of the
 // connections to pod, as a kubelet whose copy broke may.
 func (k *fakeKubelet) resetDataStreams(pod string) {
+	for _, s := range k.remoteStreams(pod, corev1.StreamTypeData) {
+		s.Reset()
+	}
+}
+
+// reportOnErrorStreams writes msg on the error streams of the connections to
+// pod and closes them, leaving the data streams as they are.
+func (k *fakeKubelet) reportOnErrorStreams(pod, msg string) {
+	for _, s := range k.remoteStreams(pod, corev1.StreamTypeError) {
+		io.WriteString(s, msg)
+		s.Close()
+	}
+}
+
+// remoteStreams returns the kubelet's ends of the streams of one type to pod.
+func (k *fakeKubelet) remoteStreams(pod, streamType string) []*fakeStream {
+	var out []*fakeStream
 	for _, c := range k.connsTo(pod) {
 		c.mu.Lock()
-		remote := c.remote
-		c.mu.Unlock()
-		for _, s := range remote {
-			if s.headers.Get(corev1.StreamType) == corev1.StreamTypeData {
-				s.Reset()
+		for _, s := range c.remote {
+			if s.headers.Get(corev1.StreamType) == streamType {
+				out = append(out, s)
 			}
 		}
+		c.mu.Unlock()
 	}
+	return out
 }
 
 // fakeConn is one upgraded stream connection; see fakeKubelet.
@@ -286,7 +303,7 @@ func newHalfPipe() *halfPipe {
 func (h *halfPipe) write(p []byte) (int, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.finished {
+	if h.finished && !h.broken {
 		return 0, errors.New("write after close")
 	}
 	written := 0

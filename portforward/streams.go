@@ -71,7 +71,7 @@ func (f *Forwarder) dialPod(ctx context.Context, t *target, p PortSpec) (*podCon
 }
 
 func (f *Forwarder) handshakePod(ctx context.Context, s *session, data, errs httpstream.Stream) (*podConn, error) {
-	kubelet := readErrorStream(errs, s.pod.Name)
+	kubelet := readErrorStream(errs, data, s.pod.Name)
 	// The pod's identity is the TLS session cache key (ServerName is often empty).
 	reader := &streamConn{Stream: data, remote: streamAddr(s.pod.Namespace + "/" + s.pod.Name + ":" + string(s.pod.UID))}
 	stream := &batchConn{Conn: reader}
@@ -142,13 +142,18 @@ type errorStream struct {
 	err  error // set before done is closed
 }
 
-func readErrorStream(s httpstream.Stream, pod string) *errorStream {
+// readErrorStream reads the kubelet's error stream for the data stream of a
+// connection to pod. A message there means the kubelet gave up on the
+// connection, whatever the data stream still does, so the data stream is
+// reset: the connection then ends as broken (see pipe).
+func readErrorStream(errs, data httpstream.Stream, pod string) *errorStream {
 	e := &errorStream{done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
-		msg, err := io.ReadAll(s)
+		msg, err := io.ReadAll(errs)
 		if err == nil && len(msg) > 0 {
 			e.err = fmt.Errorf("pod %s: %s", pod, strings.TrimSpace(string(msg)))
+			data.Reset()
 		}
 	}()
 	return e
