@@ -36,19 +36,15 @@ func TestForwardAbortsWhenThePodSideBreaks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
 			r.addPod("orders-a", true)
-			r.pods["orders-a"] = startPodServer(t, r.cluster, source)
-			r.kubelet.serve("orders-a", 8443, r.pods["orders-a"].addr)
+			size := 1 << 30
+			if tc.breakIt == nil {
+				size = 4 << 20
+			}
+			r.servePod("orders-a", source(size))
 			if err := r.start(nil); err != nil {
 				t.Fatal(err)
 			}
 			c := r.dial()
-			size := uint64(1 << 30)
-			if tc.breakIt == nil {
-				size = 4 << 20
-			}
-			if err := binary.Write(c, binary.BigEndian, size); err != nil {
-				t.Fatal(err)
-			}
 			c.SetReadDeadline(time.Now().Add(time.Minute))
 			buf := make([]byte, 64<<10)
 			read := 0
@@ -63,7 +59,7 @@ func TestForwardAbortsWhenThePodSideBreaks(t *testing.T) {
 					continue
 				}
 				if tc.name == "nothing: the pod finishes" {
-					if err != io.EOF || read != int(size) {
+					if err != io.EOF || read != size {
 						t.Fatalf("a complete download ended after %d of %d bytes with %v; want a clean end", read, size, err)
 					}
 					return
@@ -77,23 +73,18 @@ func TestForwardAbortsWhenThePodSideBreaks(t *testing.T) {
 	}
 }
 
-// source answers a request for N bytes (8 bytes, big-endian) with N bytes,
-// then finishes cleanly.
-func source(_ net.Conn, c *tls.Conn) {
-	var n uint64
-	if err := binary.Read(c, binary.BigEndian, &n); err != nil {
-		return
-	}
-	buf := make([]byte, 64<<10)
-	rand.Read(buf)
-	for n > 0 {
-		k := min(n, uint64(len(buf)))
-		if _, err := c.Write(buf[:k]); err != nil {
-			return
+// source is a pod that sends n bytes to each client, then finishes cleanly.
+func source(n int) func(net.Conn, *tls.Conn) {
+	return func(_ net.Conn, c *tls.Conn) {
+		buf := make([]byte, 64<<10)
+		rand.Read(buf)
+		for left := n; left > 0; left -= len(buf) {
+			if _, err := c.Write(buf[:min(left, len(buf))]); err != nil {
+				return
+			}
 		}
-		n -= k
+		c.CloseWrite()
 	}
-	c.CloseWrite()
 }
 
 // TestForwardPostgresSaysWhyBetweenMessages: in --protocol postgres, a pod
@@ -116,7 +107,7 @@ func TestForwardPostgresSaysWhyBetweenMessages(t *testing.T) {
 			r := newRig(t)
 			r.addPod("orders-a", true)
 			sent := make(chan struct{})
-			r.kubelet.serve("orders-a", 8443, startPodServer(t, r.cluster, func(raw net.Conn, c *tls.Conn) {
+			r.servePod("orders-a", func(raw net.Conn, c *tls.Conn) {
 				if _, err := readStartupPacket(raw); err != nil {
 					return
 				}
@@ -127,7 +118,7 @@ func TestForwardPostgresSaysWhyBetweenMessages(t *testing.T) {
 				c.Write(tc.sent)
 				close(sent)
 				io.Copy(io.Discard, c)
-			}).addr)
+			})
 			if err := r.start(func(o *Options) { o.Protocol = ProtocolPostgres }); err != nil {
 				t.Fatal(err)
 			}
@@ -198,10 +189,10 @@ func TestForwardPostgresCancelRequest(t *testing.T) {
 	r := newRig(t)
 	r.addPod("orders-a", true)
 	got := make(chan []byte, 1)
-	r.kubelet.serve("orders-a", 8443, startPodServer(t, r.cluster, func(raw net.Conn, _ *tls.Conn) {
+	r.servePod("orders-a", func(raw net.Conn, _ *tls.Conn) {
 		b, _ := io.ReadAll(raw)
 		got <- b
-	}).addr)
+	})
 	if err := r.start(func(o *Options) { o.Protocol = ProtocolPostgres }); err != nil {
 		t.Fatal(err)
 	}

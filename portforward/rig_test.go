@@ -73,6 +73,13 @@ func (r *rig) addPod(name string, ready bool) *podServer {
 	return srv
 }
 
+// servePod makes handle serve pod's port https instead of an echo.
+func (r *rig) servePod(pod string, handle func(net.Conn, *tls.Conn)) {
+	r.t.Helper()
+	r.pods[pod] = startPodServer(r.t, r.cluster, handle)
+	r.kubelet.serve(pod, 8443, r.pods[pod].addr)
+}
+
 func (r *rig) setReady(name string, ready bool) {
 	r.t.Helper()
 	if _, err := r.client.CoreV1().Pods(rigNamespace).Update(context.Background(), ordersPod(name, ready), metav1.UpdateOptions{}); err != nil {

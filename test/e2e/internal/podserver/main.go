@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 )
@@ -50,31 +51,9 @@ func run(args []string) error {
 			fmt.Fprintf(w, "hello from %s to %s\n", name, r.TLS.PeerCertificates[0].Subject.CommonName)
 		}))
 	case "echo":
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return err
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 128<<10)
-				io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, buf)
-				if tc, ok := c.(*tls.Conn); ok {
-					tc.CloseWrite()
-				}
-			}()
-		}
+		return serveEach(ln, echo)
 	case "source":
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return err
-			}
-			go func() {
-				defer c.Close()
-				source(c.(*tls.Conn))
-			}()
-		}
+		return serveEach(ln, source)
 	}
 	return fmt.Errorf("unknown mode %q", *mode)
 }
@@ -102,6 +81,27 @@ func tlsConfig() (*tls.Config, error) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    pool,
 	}, nil
+}
+
+// serveEach runs handle on each connection ln accepts.
+func serveEach(ln net.Listener, handle func(*tls.Conn)) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			handle(c.(*tls.Conn))
+		}()
+	}
+}
+
+// echo sends back what it reads, then finishes cleanly.
+func echo(c *tls.Conn) {
+	buf := make([]byte, 128<<10)
+	io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, buf)
+	c.CloseWrite()
 }
 
 // source reads how many bytes the client wants (8 bytes, big-endian), sends
