@@ -193,7 +193,7 @@ func serve(ctx context.Context, spec Spec, f Forward, local *tls.Config, logf fu
 		return nil, fmt.Errorf("forward %s: %w", f.As, err)
 	}
 	if err := fwd.Start(ctx); err != nil {
-		if strings.Contains(err.Error(), "already in use") {
+		if errors.As(err, new(*portforward.PortInUseError)) {
 			return nil, fmt.Errorf("forward %s: a port it needs is already in use on %s or 127.0.0.1 (%v); stop what uses it, or give the forward another port, e.g. ports: [\"%d:%s\"]",
 				f.As, spec.ContainerAddress, err, f.Ports[0].Listen+8000, f.Ports[0].Remote)
 		}

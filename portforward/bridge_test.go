@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/devmtls/devmtls/certs"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // socketStream is a data stream made of a loopback TCP connection, so the
@@ -26,6 +28,7 @@ func (s *socketStream) Write(p []byte) (int, error) {
 	return s.Conn.Write(p)
 }
 func (s *socketStream) Reset() error         { return s.Conn.Close() }
+func (s *socketStream) Close() error         { return s.Conn.(*net.TCPConn).CloseWrite() }
 func (s *socketStream) Headers() http.Header { return nil }
 func (s *socketStream) Identifier() uint32   { return 1 }
 
@@ -84,7 +87,8 @@ func TestPipeBatchesStreamWrites(t *testing.T) {
 		s.CloseWrite()
 	}()
 	stream := &socketStream{Conn: streamEnd}
-	batch := &batchConn{Conn: streamConn{Stream: stream, remote: "pod"}}
+	reader := &streamConn{Stream: stream, remote: "pod"}
+	batch := &batchConn{Conn: reader}
 	remote := tls.Client(batch, cc.ClientConfig(""))
 	if err := remote.Handshake(); err != nil {
 		t.Fatal(err)
@@ -95,7 +99,10 @@ func TestPipeBatchesStreamWrites(t *testing.T) {
 	before := stream.writes.Load()
 	done := make(chan struct{})
 	go func() {
-		pipe(local, remote, batch, stream, &batchBudget{})
+		pc := &podConn{sess: &session{pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "orders-a"}}}, data: stream, reader: reader, stream: batch, tls: remote}
+		if err := pipe(&localConn{Conn: local, raw: localEnd}, pc, &batchBudget{}, ProtocolTCP); err != nil {
+			t.Errorf("the echo pod finished, yet pipe says %v", err)
+		}
 		close(done)
 	}()
 
@@ -124,4 +131,28 @@ func TestPipeBatchesStreamWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-done
+}
+
+// TestRelayDropsItsBatchBufferWhenIdle: a connection that goes quiet gives
+// its batch buffer back (relayIdleRelease).
+func TestRelayDropsItsBatchBufferWhenIdle(t *testing.T) {
+	dst, reader := tcpPair(t)
+	src, writer := tcpPair(t)
+	batch := &batchConn{Conn: dst}
+	done := make(chan error, 1)
+	go func() { done <- relay(batch, src, batch, &batchBudget{}) }()
+	const size = 256 << 10
+	go writer.Write(make([]byte, size))
+	if _, err := io.ReadFull(reader, make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the idle relay drops its batch buffer", func() bool {
+		batch.mu.Lock()
+		defer batch.mu.Unlock()
+		return batch.pending == nil
+	})
+	writer.Close()
+	if err := <-done; err != nil {
+		t.Errorf("relay after its source ended: %v", err)
+	}
 }

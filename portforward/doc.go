@@ -3,6 +3,18 @@
 // connection through the API server, terminates local TLS with the dev keypair
 // and originates mTLS to the pod with the cluster's credentials, and keeps its
 // listeners through pod restarts.
+//
+// A connection ends the way its pod side ended: when the pod finished (its
+// TLS close_notify came), the local client gets a close_notify and FIN; when
+// the pod side broke (the pod went away, the stream was reset, the API server
+// connection was lost, the kubelet reported an error), the local connection
+// is reset without a close_notify — after a PostgreSQL ErrorResponse where
+// the protocol allows one — so a truncated answer never passes for a whole.
+//
+// The cluster is reached through two seams: Options.Client (pods, services,
+// Secrets; client-go's fake clientset in unit tests) and Options.Dialer, which
+// yields the stream connection to a pod (through the API server by default;
+// a fake kubelet in unit tests).
 package portforward
 
 import spec "github.com/devmtls/devmtls/portforward/target"

@@ -110,3 +110,46 @@ func writePostgresError(w io.Writer, code, msg string) {
 	binary.BigEndian.PutUint32(out[1:5], uint32(4+len(body)))
 	w.Write(append(out, body...))
 }
+
+// backendFraming passes what the server sends on to the client and follows
+// its message framing (a type byte, then a length that counts itself), so
+// that an ErrorResponse is only ever added between two messages. It costs a
+// few comparisons per message, nothing per byte.
+type backendFraming struct {
+	w       io.Writer
+	header  [5]byte
+	inHead  int   // bytes of the current message's header seen
+	left    int64 // bytes of the current message's body still to come
+	invalid bool  // a length below 4: no longer PostgreSQL, never at a boundary
+}
+
+func (b *backendFraming) Write(p []byte) (int, error) {
+	n, err := b.w.Write(p)
+	b.follow(p[:n])
+	return n, err
+}
+
+func (b *backendFraming) follow(p []byte) {
+	for len(p) > 0 && !b.invalid {
+		if b.left > 0 {
+			skip := min(int64(len(p)), b.left)
+			b.left -= skip
+			p = p[skip:]
+			continue
+		}
+		k := copy(b.header[b.inHead:], p)
+		b.inHead += k
+		p = p[k:]
+		if b.inHead == len(b.header) {
+			b.inHead = 0
+			b.left = int64(binary.BigEndian.Uint32(b.header[1:])) - 4
+			b.invalid = b.left < 0
+		}
+	}
+}
+
+// atBoundary reports whether everything passed on so far ends with a whole
+// message.
+func (b *backendFraming) atBoundary() bool {
+	return !b.invalid && b.inHead == 0 && b.left == 0
+}

@@ -2,6 +2,7 @@ package portforward
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -238,8 +239,9 @@ func forbidden(err error, verb, resource, namespace string) error {
 }
 
 func apiMessage(err error) string {
-	if s, ok := err.(apierrors.APIStatus); ok {
-		return s.Status().Message
+	var status apierrors.APIStatus
+	if errors.As(upgradeCause(err), &status) {
+		return status.Status().Message
 	}
 	return err.Error()
 }

@@ -1,9 +1,11 @@
 package portforward
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
@@ -35,21 +37,46 @@ func ParseTransport(s string) (Transport, error) {
 	return "", fmt.Errorf("unknown transport %q: use auto, websocket or spdy", s)
 }
 
-// dialPod opens one upgraded stream connection to a pod's portforward
-// subresource; callers create a data+error stream pair per local connection.
-func dialPod(cfg *rest.Config, client kubernetes.Interface, namespace, pod string, t Transport) (httpstream.Connection, error) {
-	u := client.CoreV1().RESTClient().Post().Resource("pods").Namespace(namespace).Name(pod).SubResource("portforward").URL()
-	rt, upgrader, err := spdy.RoundTripperFor(cfg)
+// PodDialer opens one upgraded stream connection to a pod's portforward
+// subresource; the forwarder creates a data and error stream pair on it per
+// local connection. It is the seam client-go's portforward.New has in its
+// httpstream.Dialer, per pod instead of per URL since the forwarder picks
+// the pod.
+type PodDialer interface {
+	DialPod(namespace, pod string) (httpstream.Connection, error)
+}
+
+// NewAPIServerDialer dials pods through the API server of cfg, as kubectl
+// port-forward does, with the given transport.
+func NewAPIServerDialer(cfg *rest.Config, client kubernetes.Interface, t Transport) PodDialer {
+	return &apiServerDialer{config: cfg, client: client, transport: t}
+}
+
+type apiServerDialer struct {
+	config    *rest.Config
+	client    kubernetes.Interface
+	transport Transport
+}
+
+func (d *apiServerDialer) DialPod(namespace, pod string) (httpstream.Connection, error) {
+	if d.config == nil || d.client == nil {
+		return nil, errors.New("no Kubernetes API server configured")
+	}
+	u := d.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(namespace).Name(pod).SubResource("portforward").URL()
+	rt, upgrader, err := spdy.RoundTripperFor(d.config)
 	if err != nil {
 		return nil, err
 	}
-	var dialer httpstream.Dialer = spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: rt}, http.MethodPost, u)
-	if t != TransportSPDY {
-		ws, err := portforward.NewSPDYOverWebsocketDialerForStreaming(u, cfg)
+	// The SPDY upgrader reports a refused upgrade as text only; the status
+	// code it answered is kept here to classify the failure.
+	status := &statusRecorder{next: rt}
+	var dialer httpstream.Dialer = spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: status}, http.MethodPost, u)
+	if d.transport != TransportSPDY {
+		ws, err := portforward.NewSPDYOverWebsocketDialerForStreaming(u, d.config)
 		if err != nil {
 			return nil, err
 		}
-		if t == TransportWebSocket {
+		if d.transport == TransportWebSocket {
 			dialer = ws
 		} else {
 			dialer = portforward.NewFallbackDialerForStreaming(ws, dialer, func(err error) bool {
@@ -59,10 +86,37 @@ func dialPod(cfg *rest.Config, client kubernetes.Interface, namespace, pod strin
 	}
 	conn, _, err := dialer.Dial(portforward.PortForwardProtocolV1Name)
 	if err != nil {
-		if apierrors.IsForbidden(err) || strings.Contains(strings.ToLower(err.Error()), "forbidden") {
+		if isForbidden(err) || status.code.Load() == http.StatusForbidden {
 			return nil, forbidden(err, "create", "pods/portforward", namespace)
 		}
 		return nil, fmt.Errorf("open a port-forward stream to pod %s/%s: %w", namespace, pod, err)
 	}
 	return conn, nil
+}
+
+// isForbidden reports an RBAC refusal.
+func isForbidden(err error) bool { return apierrors.IsForbidden(upgradeCause(err)) }
+
+// upgradeCause is what made an upgrade fail: the WebSocket dialer wraps the
+// API server's Status in an UpgradeFailureError, which does not unwrap.
+func upgradeCause(err error) error {
+	var upgrade *httpstream.UpgradeFailureError
+	if errors.As(err, &upgrade) && upgrade.Cause != nil {
+		return upgrade.Cause
+	}
+	return err
+}
+
+// statusRecorder keeps the status code of the last response through it.
+type statusRecorder struct {
+	next http.RoundTripper
+	code atomic.Int32
+}
+
+func (s *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.next.RoundTrip(req)
+	if resp != nil {
+		s.code.Store(int32(resp.StatusCode))
+	}
+	return resp, err
 }

@@ -4,17 +4,20 @@
 // environment variables filled from the Secret — and requires client
 // certificates pinned to it (or issued by MTLS_CA when set).
 //
-//	podserver --listen ADDR --mode http|echo
+//	podserver --listen ADDR --mode http|echo|source
 package main
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"os"
 )
@@ -28,7 +31,7 @@ func main() {
 func run(args []string) error {
 	fs := flag.NewFlagSet("podserver", flag.ContinueOnError)
 	listen := fs.String("listen", "", "address to listen on")
-	mode := fs.String("mode", "http", "http (answers who called) or echo (TLS echo)")
+	mode := fs.String("mode", "http", "http (answers who called), echo (TLS echo) or source (sends the number of bytes asked for)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,20 +51,9 @@ func run(args []string) error {
 			fmt.Fprintf(w, "hello from %s to %s\n", name, r.TLS.PeerCertificates[0].Subject.CommonName)
 		}))
 	case "echo":
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return err
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 128<<10)
-				io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, buf)
-				if tc, ok := c.(*tls.Conn); ok {
-					tc.CloseWrite()
-				}
-			}()
-		}
+		return serveEach(ln, echo)
+	case "source":
+		return serveEach(ln, source)
 	}
 	return fmt.Errorf("unknown mode %q", *mode)
 }
@@ -89,4 +81,45 @@ func tlsConfig() (*tls.Config, error) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    pool,
 	}, nil
+}
+
+// serveEach runs handle on each connection ln accepts.
+func serveEach(ln net.Listener, handle func(*tls.Conn)) error {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			handle(c.(*tls.Conn))
+		}()
+	}
+}
+
+// echo sends back what it reads, then finishes cleanly.
+func echo(c *tls.Conn) {
+	buf := make([]byte, 128<<10)
+	io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, buf)
+	c.CloseWrite()
+}
+
+// source reads how many bytes the client wants (8 bytes, big-endian), sends
+// that many and finishes cleanly (close_notify), so that a client can tell a
+// complete download from a cut one.
+func source(c *tls.Conn) {
+	var n uint64
+	if err := binary.Read(c, binary.BigEndian, &n); err != nil {
+		return
+	}
+	buf := make([]byte, 64<<10)
+	rand.Read(buf)
+	for n > 0 {
+		k := min(n, uint64(len(buf)))
+		if _, err := c.Write(buf[:k]); err != nil {
+			return
+		}
+		n -= k
+	}
+	c.CloseWrite()
 }

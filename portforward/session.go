@@ -1,0 +1,185 @@
+package portforward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/streaming/pkg/httpstream"
+)
+
+// session is one upgraded stream connection to one pod, shared by the local
+// connections that arrive while that pod is Ready.
+type session struct {
+	target     *target
+	pod        *corev1.Pod
+	conn       httpstream.Connection
+	creds      *ClusterCredentials
+	serverName string
+	ports      map[string]int32
+
+	stale     atomic.Bool
+	refs      atomic.Int64
+	requestID atomic.Int64
+	doneOnce  sync.Once
+	done      chan struct{}
+}
+
+// session returns the live session (its refcount taken), creating one — pick a
+// Ready pod, read the Secret, dial the stream connection — when there is none.
+// Waiting for a Ready pod lasts up to PodRunningTimeout.
+func (t *target) session(ctx context.Context) (*session, error) {
+	if !t.started() {
+		// The pod cache is not up (KeepGoing: the cluster was unreachable);
+		// keepStarting retries in the background, so fail fast with the cause.
+		t.mu.Lock()
+		last := t.lastErr
+		t.mu.Unlock()
+		if last == "" {
+			last = "not connected to the cluster yet"
+		}
+		return nil, errors.New(last)
+	}
+	deadline := time.Now().Add(t.f.opts.PodRunningTimeout)
+	for {
+		t.mu.Lock()
+		if s := t.sess; s != nil && !s.stale.Load() {
+			s.refs.Add(1)
+			t.mu.Unlock()
+			return s, nil
+		}
+		changed := t.changed
+		pods := t.cachedPods()
+		t.mu.Unlock()
+
+		pod := pickPod(pods)
+		if pod != nil {
+			s, err := t.newSession(ctx, pod)
+			if err != nil {
+				return nil, err
+			}
+			t.mu.Lock()
+			if t.sess != nil && !t.sess.stale.Load() {
+				// Another connection won the race; use its session.
+				s.closeConn()
+				s = t.sess
+			} else {
+				t.sess = s
+				if t.all == nil {
+					t.all = map[*session]struct{}{}
+				}
+				t.all[s] = struct{}{}
+			}
+			s.refs.Add(1)
+			t.mu.Unlock()
+			return s, nil
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return nil, t.noReadyPod(pods)
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, ctx.Err()
+		case <-changed:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// newSession reads what a connection to pod needs — its container ports, the
+// Secret with the cluster credentials — and dials its stream connection.
+func (t *target) newSession(ctx context.Context, pod *corev1.Pod) (*session, error) {
+	o := t.f.opts
+	var svc *corev1.Service
+	if t.spec.Kind == KindService {
+		var err error
+		if _, svc, err = t.resolver.selectorOf(ctx, t.spec); err != nil {
+			return nil, err
+		}
+	}
+	ports := map[string]int32{}
+	for _, p := range t.spec.Ports {
+		cp, err := containerPort(t.spec, p, svc, pod)
+		if err != nil {
+			return nil, err
+		}
+		ports[p.Remote] = cp
+	}
+	secretName := t.resolver.secretFor(svc)
+	secret, err := o.Client.CoreV1().Secrets(o.Namespace).Get(ctx, secretName, metav1.GetOptions{})
+	if err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil, fmt.Errorf("secret %s/%s not found: create it (kubectl create secret generic %s -n %s --from-file=cert=cert.pem --from-file=key=key.pem) or name another with --secret",
+				o.Namespace, secretName, secretName, o.Namespace)
+		case apierrors.IsForbidden(err):
+			return nil, forbidden(err, "get", "secrets", o.Namespace)
+		}
+		return nil, fmt.Errorf("read secret %s/%s: %w", o.Namespace, secretName, err)
+	}
+	creds, err := CredentialsFromSecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := o.Dialer.DialPod(o.Namespace, pod.Name)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{target: t, pod: pod.DeepCopy(), conn: conn, creds: creds, serverName: t.resolver.serverNameFor(svc),
+		ports: ports, done: make(chan struct{})}
+	go func() {
+		select {
+		case <-conn.CloseChan():
+			s.closeConn()
+		case <-s.done:
+		}
+	}()
+	return s, nil
+}
+
+// forget drops a closed session.
+func (t *target) forget(s *session) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.all, s)
+	if t.sess == s {
+		t.sess = nil
+	}
+}
+
+// invalidate marks the session unusable for new connections; the stream
+// connection closes once the connections using it are done.
+func (s *session) invalidate() {
+	s.stale.Store(true)
+	if s.refs.Load() == 0 {
+		s.closeConn()
+	}
+}
+
+// release gives back a reference; the last one closes a stale session.
+func (s *session) release() {
+	if s.refs.Add(-1) == 0 && s.stale.Load() {
+		s.closeConn()
+	}
+}
+
+// closeConn closes the stream connection, which ends every stream on it. It
+// may be called with the target's lock held.
+func (s *session) closeConn() {
+	s.doneOnce.Do(func() {
+		s.stale.Store(true)
+		close(s.done)
+		s.conn.Close()
+		go s.target.forget(s)
+	})
+}
