@@ -45,7 +45,6 @@ var (
 func exampleImages(t testing.TB) {
 	t.Helper()
 	testenv.LookPath(t, "docker", "install Docker Engine (apt-get install docker.io) and start dockerd")
-	testenv.LookPath(t, "docker-compose", "apt-get install docker-compose")
 	testenv.LookPath(t, "haproxy", "apt-get install haproxy")
 	imagesOnce.Do(func() {
 		if err := exec.Command("docker", "info").Run(); err != nil {
@@ -89,7 +88,10 @@ func freeLocalPort(t testing.TB) string {
 	return port
 }
 
-func newHybridShop(t *testing.T, kubeconfig string) *hybridShop {
+// newHybridShop prepares the hybrid shop run with one Compose line. The
+// example's forward listens on the fixed port 443 where containers reach the
+// host, so two hybrid shops cannot run at once: tests take the lines in turn.
+func newHybridShop(t *testing.T, kubeconfig string, line testenv.ComposeLine) *hybridShop {
 	t.Helper()
 	exampleImages(t)
 	c := testCluster(t, false)
@@ -112,7 +114,7 @@ func newHybridShop(t *testing.T, kubeconfig string) *hybridShop {
 	}
 	b := make([]byte, 3)
 	rand.Read(b)
-	h.project = "hybrid" + hex.EncodeToString(b)
+	h.project = "devmtls-e2e-hybrid-" + line.Name + "-" + hex.EncodeToString(b)
 	if kubeconfig == "" {
 		kubeconfig = c.kubeconfig
 	}
@@ -120,10 +122,11 @@ func newHybridShop(t *testing.T, kubeconfig string) *hybridShop {
 		"COMPOSE_FILE=compose.yaml:compose.hybrid.yaml", "COMPOSE_PROJECT_NAME="+h.project, "KUBECONFIG="+kubeconfig,
 		"PRICING_NAMESPACE="+h.ns, "SHOP_IMAGE="+shopImage, "SHOP_HAPROXY_IMAGE="+haproxyImg,
 		"SHOP_GATEWAY_PORT="+freeLocalPort(t), "SHOP_ORDERS_PORT="+freeLocalPort(t), "SHOP_DOCS_PORT="+freeLocalPort(t),
-		"DEVMTLS_DIR=", "CI=")
+		"DEVMTLS_DIR=", "CI=", line.Env())
 	t.Cleanup(func() {
 		h.run(t, "down", "--remove-orphans", "-t", "1")
-		exec.Command("docker-compose", "-p", h.project, "down", "--remove-orphans").Run()
+		down := line.Args("-p", h.project, "down", "--remove-orphans")
+		exec.Command(down[0], down[1:]...).Run()
 	})
 	return h
 }
@@ -191,7 +194,11 @@ type statusDoc struct {
 // cluster name over mTLS; a host process does the same through devmtls exec;
 // the flow survives the pricing pod being replaced; down leaves nothing.
 func TestHybridComposeReachesClusterService(t *testing.T) {
-	h := newHybridShop(t, "")
+	testenv.ForEachComposeInTurn(t, testHybridComposeReachesClusterService)
+}
+
+func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLine) {
+	h := newHybridShop(t, "", line)
 	out := h.mustRun(t, "up", "-d")
 	if !strings.Contains(out, "forwarding pricing -> svc/pricing in namespace "+h.ns+" for containers at pricing:443") {
 		t.Fatalf("devmtls up -d did not report the forward:\n%s", out)
@@ -267,6 +274,10 @@ func TestHybridComposeReachesClusterService(t *testing.T) {
 // TestHybridClusterUnreachableAtUp: compose starts anyway, the forward says
 // why it cannot serve and keeps retrying, and serves once the cluster answers.
 func TestHybridClusterUnreachableAtUp(t *testing.T) {
+	testenv.ForEachComposeInTurn(t, testHybridClusterUnreachableAtUp)
+}
+
+func testHybridClusterUnreachableAtUp(t *testing.T, line testenv.ComposeLine) {
 	c := testCluster(t, false)
 	// A kubeconfig whose server is a port nothing listens on yet; later a
 	// plain TCP relay on that port leads to the real API server.
@@ -284,7 +295,7 @@ func TestHybridClusterUnreachableAtUp(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	os.WriteFile(path, []byte(strings.ReplaceAll(string(kc), server, "https://"+relayAddr)), 0o600)
 
-	h := newHybridShop(t, path)
+	h := newHybridShop(t, path, line)
 	out := h.mustRun(t, "up", "-d")
 	if !strings.Contains(out, "warning: forward pricing:") || !strings.Contains(out, "keeps retrying") {
 		t.Fatalf("up -d with the cluster unreachable must warn and go on:\n%s", out)
@@ -319,20 +330,25 @@ func TestHybridClusterUnreachableAtUp(t *testing.T) {
 // TestHybridPortInUse: a port the forward needs is taken; up says which and
 // how to fix it, before compose starts anything.
 func TestHybridPortInUse(t *testing.T) {
-	h := newHybridShop(t, "")
-	os.WriteFile(filepath.Join(h.dir, "compose.hybrid.yaml"), []byte(`x-devmtls:
-  forwards:
-    - {target: svc/pricing, namespace: `+h.ns+`, ports: ["18443:443"]}
-services:
-  orders:
-    environment: {PRICING_URL: "https://pricing:18443"}
-`), 0o644)
-	gw := bridgeGateway(t)
-	ln, err := net.Listen("tcp", net.JoinHostPort(gw, "18443"))
+	testenv.ForEachComposeInTurn(t, testHybridPortInUse)
+}
+
+func testHybridPortInUse(t *testing.T, line testenv.ComposeLine) {
+	h := newHybridShop(t, "", line)
+	// Something else holds a port the forward needs, chosen now.
+	ln, err := net.Listen("tcp", net.JoinHostPort(bridgeGateway(t), "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	os.WriteFile(filepath.Join(h.dir, "compose.hybrid.yaml"), []byte(`x-devmtls:
+  forwards:
+    - {target: svc/pricing, namespace: `+h.ns+`, ports: ["`+port+`:443"]}
+services:
+  orders:
+    environment: {PRICING_URL: "https://pricing:`+port+`"}
+`), 0o644)
 	out, code := h.run(t, "up", "-d")
 	if code != 1 || !strings.Contains(out, "forward pricing: a port it needs is already in use") || !strings.Contains(out, "ports:") {
 		t.Fatalf("exit %d\n%s", code, out)
