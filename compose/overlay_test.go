@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -270,9 +269,9 @@ func TestCopiesOwnersModesAndLayout(t *testing.T) {
 			t.Error(err)
 			continue
 		}
-		st := fi.Sys().(*syscall.Stat_t)
-		if fi.Mode() != f.mode || int(st.Uid) != f.uid || (f.uid == 4242 && st.Gid != 4343) {
-			t.Errorf("%s: mode %v owner %d:%d, want %v %d", f.path, fi.Mode(), st.Uid, st.Gid, f.mode, f.uid)
+		uid, gid := fileOwner(t, fi)
+		if fi.Mode() != f.mode || uid != f.uid || (f.uid == 4242 && gid != 4343) {
+			t.Errorf("%s: mode %v owner %d:%d, want %v %d", f.path, fi.Mode(), uid, gid, f.mode, f.uid)
 		}
 		if f.data != nil {
 			if got, _ := os.ReadFile(filepath.Join(base, f.path)); !bytes.Equal(got, f.data) {

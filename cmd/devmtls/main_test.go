@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -28,6 +29,16 @@ func TestMain(m *testing.M) {
 		fmt.Printf("INT=%v QUIT=%v TERM=%v HUP=%v\n", deliveredByTerminal(syscall.SIGINT), deliveredByTerminal(syscall.SIGQUIT),
 			deliveredByTerminal(syscall.SIGTERM), deliveredByTerminal(syscall.SIGHUP))
 		os.Exit(0)
+	}
+	if os.Getenv(helperEnv) == "console-events" {
+		// Run by devmtls exec in exec_windows_test.go: reports the first
+		// Ctrl-C or Ctrl-Break and exits 3.
+		events := make(chan os.Signal, 1)
+		signal.Notify(events, os.Interrupt)
+		fmt.Println("ready")
+		<-events
+		fmt.Println("INT")
+		os.Exit(3)
 	}
 	dir, err := os.MkdirTemp("", "devmtls-bin-")
 	if err != nil {

@@ -1,3 +1,8 @@
+//go:build linux
+
+// The example shop runs on the Linux Docker Engine; the key owners it checks
+// are Linux uids.
+
 package main
 
 import (
