@@ -193,7 +193,16 @@ func testExampleShop(t *testing.T, line testenv.ComposeLine) {
 	orders := fmt.Sprintf("https://localhost:%d", ports[1])
 	envDir := filepath.Join(dir, ".devmtls")
 
-	p.must("up", "-d")
+	// --wait: the v2 line waits itself; for v1, which lacks the flag, devmtls
+	// runs up -d and waits in its place.
+	p.must("up", "--wait", "--wait-timeout", "120")
+	for _, svc := range p.status().Services {
+		for _, c := range svc.Containers {
+			if c.State != "running" {
+				t.Errorf("after up --wait, %s is %s", c.Name, c.State)
+			}
+		}
+	}
 	client := loadShopClient(t, envDir)
 	client.waitReady(t, gateway+"/orders")
 	client.waitReady(t, orders+"/whoami")
