@@ -7,7 +7,6 @@ package main
 // events cannot be produced here.
 
 import (
-	"bufio"
 	"io"
 	"os"
 	"os/exec"
@@ -15,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/devmtls/devmtls/internal/testenv"
 )
@@ -51,35 +49,8 @@ func startSignalChild(t *testing.T, attr *syscall.SysProcAttr, stdin *os.File) (
 	cmd := exec.Command(devmtlsBin, "--dir", filepath.Join(t.TempDir(), ".devmtls"), "exec", "--", "python3", "-c", signalChild)
 	cmd.SysProcAttr = attr
 	cmd.Stdin = stdin
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	next := func() string {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				return "<eof>"
-			}
-			return l
-		case <-time.After(60 * time.Second): // a hang bound, not a measurement
-			t.Fatal("no output from the child within 60s")
-			return ""
-		}
-	}
+	next := startLines(t, cmd)
 	if l := next(); l != "ready" {
 		t.Fatalf("child said %q, want ready", l)
 	}

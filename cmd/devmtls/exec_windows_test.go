@@ -4,14 +4,12 @@ package main
 // Linux. The Linux CI type-checks them (make vet-platforms).
 
 import (
-	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/devmtls/devmtls/hostenv"
 	"golang.org/x/sys/windows"
@@ -28,31 +26,7 @@ func TestExecCtrlBreakReachesChild(t *testing.T) {
 	cmd := exec.Command(devmtlsBin, "--dir", filepath.Join(t.TempDir(), ".devmtls"), "exec", "--", self)
 	cmd.Env = append(os.Environ(), helperEnv+"=console-events")
 	cmd.SysProcAttr = &syscall.SysProcAttr{CreationFlags: windows.CREATE_NEW_PROCESS_GROUP}
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			lines <- strings.TrimSpace(sc.Text())
-		}
-		close(lines)
-	}()
-	next := func() string {
-		select {
-		case l := <-lines:
-			return l
-		case <-time.After(60 * time.Second): // a hang bound, not a measurement
-			t.Fatal("no output from the child within 60s")
-			return ""
-		}
-	}
+	next := startLines(t, cmd)
 	if l := next(); l != "ready" {
 		t.Fatalf("child said %q, want ready", l)
 	}

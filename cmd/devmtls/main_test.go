@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // devmtlsBin is the real binary, built once for tests that need a separate
@@ -95,4 +97,39 @@ func runBin(t *testing.T, env []string, args ...string) (stdout, stderr string, 
 		t.Fatalf("run devmtls %s: %v", strings.Join(args, " "), err)
 	}
 	return out.String(), errb.String(), code
+}
+
+// startLines starts cmd and returns a function that reads its next line of
+// stdout ("<eof>" once it closes it), failing the test when none comes within
+// a minute. The process is killed when the test ends.
+func startLines(t *testing.T, cmd *exec.Cmd) (next func() string) {
+	t.Helper()
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			lines <- strings.TrimSpace(sc.Text())
+		}
+		close(lines)
+	}()
+	return func() string {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return "<eof>"
+			}
+			return l
+		case <-time.After(60 * time.Second): // a hang bound, not a measurement
+			t.Fatal("no output from the child within 60s")
+			return ""
+		}
+	}
 }
