@@ -247,6 +247,8 @@ func composeStatus(ctx context.Context) *statusCompose {
 		return &statusCompose{Error: err.Error()}
 	}
 	out := &statusCompose{Command: rt.String()}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a hung compose must not hang status
+	defer cancel()
 	v, err := rt.Version(ctx)
 	if err != nil {
 		out.Error = err.Error()
