@@ -95,7 +95,7 @@ if ! can_root; then
     what+=("the Debian packages ${pkgs[*]}")
     cmds+=("sudo apt-get update" "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${pkgs[*]}")
   fi
-  if ! docker_up && ! [ -S /var/run/docker.sock ]; then
+  if ! docker_up && [ -z "${DOCKER_HOST:-}" ] && ! [ -S /var/run/docker.sock ]; then
     what+=("a running Docker daemon")
     cmds+=("$(start_dockerd_hint)")
   fi
@@ -114,6 +114,8 @@ fi
 
 # --- the Docker daemon -----------------------------------------------------
 if ! docker_up; then
+  # A daemon elsewhere is not this script's to start.
+  [ -z "${DOCKER_HOST:-}" ] || die "the Docker daemon at DOCKER_HOST=$DOCKER_HOST does not answer (docker info): start it, or unset DOCKER_HOST to use the local one"
   if [ -S /var/run/docker.sock ] && [ ! -w /var/run/docker.sock ] && [ "$(id -u)" != 0 ]; then
     die "the Docker daemon's socket /var/run/docker.sock is not writable for $(id -un): run sudo usermod -aG docker $(id -un), log in again, then make deps again"
   fi
