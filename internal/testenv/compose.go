@@ -77,23 +77,9 @@ func (c ComposeLine) ContainerName(project, service string, n int) string {
 // named after the line, with Version set by Require.
 func ForEachCompose(t *testing.T, test func(t *testing.T, c ComposeLine)) {
 	t.Helper()
-	forEachCompose(t, true, test)
-}
-
-// ForEachComposeInTurn is ForEachCompose for tests that cannot run side by
-// side, e.g. because both would listen on the same fixed port.
-func ForEachComposeInTurn(t *testing.T, test func(t *testing.T, c ComposeLine)) {
-	t.Helper()
-	forEachCompose(t, false, test)
-}
-
-func forEachCompose(t *testing.T, parallel bool, test func(t *testing.T, c ComposeLine)) {
-	t.Helper()
 	for _, c := range ComposeLines() {
 		t.Run(c.Name, func(t *testing.T) {
-			if parallel {
-				t.Parallel()
-			}
+			t.Parallel()
 			c.Version = c.Require(t)
 			test(t, c)
 		})

@@ -30,6 +30,9 @@ type hybridShop struct {
 	env     []string // what every devmtls command gets
 	project string
 	cluster *certs.Credentials
+	// pricingPort is where containers call pricing (PRICING_PORT), chosen
+	// at run time so that hybrid shops can run side by side.
+	pricingPort string
 }
 
 var (
@@ -88,9 +91,7 @@ func freeLocalPort(t testing.TB) string {
 	return port
 }
 
-// newHybridShop prepares the hybrid shop run with one Compose line. The
-// example's forward listens on the fixed port 443 where containers reach the
-// host, so two hybrid shops cannot run at once: tests take the lines in turn.
+// newHybridShop prepares the hybrid shop run with one Compose line.
 func newHybridShop(t *testing.T, kubeconfig string, line testenv.ComposeLine) *hybridShop {
 	t.Helper()
 	exampleImages(t)
@@ -115,12 +116,13 @@ func newHybridShop(t *testing.T, kubeconfig string, line testenv.ComposeLine) *h
 	b := make([]byte, 3)
 	rand.Read(b)
 	h.project = "devmtls-e2e-hybrid-" + line.Name + "-" + hex.EncodeToString(b)
+	h.pricingPort = freeLocalPort(t)
 	if kubeconfig == "" {
 		kubeconfig = c.kubeconfig
 	}
 	h.env = append(os.Environ(),
 		"COMPOSE_FILE=compose.yaml:compose.hybrid.yaml", "COMPOSE_PROJECT_NAME="+h.project, "KUBECONFIG="+kubeconfig,
-		"PRICING_NAMESPACE="+h.ns, "SHOP_IMAGE="+shopImage, "SHOP_HAPROXY_IMAGE="+haproxyImg,
+		"PRICING_NAMESPACE="+h.ns, "PRICING_PORT="+h.pricingPort, "SHOP_IMAGE="+shopImage, "SHOP_HAPROXY_IMAGE="+haproxyImg,
 		"SHOP_GATEWAY_PORT="+freeLocalPort(t), "SHOP_ORDERS_PORT="+freeLocalPort(t), "SHOP_DOCS_PORT="+freeLocalPort(t),
 		"DEVMTLS_DIR=", "CI=", line.Env())
 	t.Cleanup(func() {
@@ -157,11 +159,12 @@ func (h *hybridShop) mustRun(t testing.TB, args ...string) string {
 	return out
 }
 
-// callFromOrders runs shopsvc's mTLS client inside the orders container.
-func (h *hybridShop) callFromOrders(t testing.TB, url string) (string, error) {
+// callPricingFromOrders runs shopsvc's mTLS client inside the orders
+// container against pricing's path, by the name containers use.
+func (h *hybridShop) callPricingFromOrders(t testing.TB, path string) (string, error) {
 	t.Helper()
 	id := strings.TrimSpace(h.mustRun(t, "compose", "ps", "-q", "orders"))
-	out, err := exec.Command("docker", "exec", id, "/shopsvc", "call", url).CombinedOutput()
+	out, err := exec.Command("docker", "exec", id, "/shopsvc", "call", "https://pricing:"+h.pricingPort+path).CombinedOutput()
 	return string(out), err
 }
 
@@ -194,13 +197,13 @@ type statusDoc struct {
 // cluster name over mTLS; a host process does the same through devmtls exec;
 // the flow survives the pricing pod being replaced; down leaves nothing.
 func TestHybridComposeReachesClusterService(t *testing.T) {
-	testenv.ForEachComposeInTurn(t, testHybridComposeReachesClusterService)
+	testenv.ForEachCompose(t, testHybridComposeReachesClusterService)
 }
 
 func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLine) {
 	h := newHybridShop(t, "", line)
 	out := h.mustRun(t, "up", "-d")
-	if !strings.Contains(out, "forwarding pricing -> svc/pricing in namespace "+h.ns+" for containers at pricing:443") {
+	if !strings.Contains(out, "forwarding pricing -> svc/pricing in namespace "+h.ns+" for containers at pricing:"+h.pricingPort) {
 		t.Fatalf("devmtls up -d did not report the forward:\n%s", out)
 	}
 	st := h.status(t)
@@ -210,7 +213,7 @@ func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLi
 	pid := st.Forwards.PID
 
 	// A container calls the cluster service by its cluster name.
-	body, err := h.callFromOrders(t, "https://pricing:443/price?sku=mug")
+	body, err := h.callPricingFromOrders(t, "/price?sku=mug")
 	if err != nil || !strings.Contains(body, `"price_cents": 1250`) || !strings.Contains(body, `"client": "shop-cluster"`) {
 		t.Fatalf("orders -> pricing: %v\n%s", err, body)
 	}
@@ -240,7 +243,7 @@ func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLi
 	// The pricing pod is replaced; nothing local restarts.
 	h.c.kubectl(t, "-n", h.ns, "delete", "pod", firstPod, "--wait=false")
 	h.c.kubectl(t, "-n", h.ns, "rollout", "status", "deploy/pricing", "--timeout=3m")
-	body, err = h.callFromOrders(t, "https://pricing:443/price?sku=mug")
+	body, err = h.callPricingFromOrders(t, "/price?sku=mug")
 	if err != nil || !strings.Contains(body, `"price_cents": 1250`) || strings.Contains(body, firstPod) {
 		t.Fatalf("after the pod was replaced: %v\n%s", err, body)
 	}
@@ -274,7 +277,7 @@ func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLi
 // TestHybridClusterUnreachableAtUp: compose starts anyway, the forward says
 // why it cannot serve and keeps retrying, and serves once the cluster answers.
 func TestHybridClusterUnreachableAtUp(t *testing.T) {
-	testenv.ForEachComposeInTurn(t, testHybridClusterUnreachableAtUp)
+	testenv.ForEachCompose(t, testHybridClusterUnreachableAtUp)
 }
 
 func testHybridClusterUnreachableAtUp(t *testing.T, line testenv.ComposeLine) {
@@ -303,7 +306,7 @@ func testHybridClusterUnreachableAtUp(t *testing.T, line testenv.ComposeLine) {
 	if st := h.status(t); st.Forwards == nil || st.Forwards.Forwards[0].LastError == "" {
 		t.Fatalf("status must show the forward's error: %+v", st.Forwards)
 	}
-	if body, err := h.callFromOrders(t, "https://pricing:443/price?sku=mug"); err == nil {
+	if body, err := h.callPricingFromOrders(t, "/price?sku=mug"); err == nil {
 		t.Fatalf("a call succeeded with the cluster unreachable: %s", body)
 	}
 
@@ -316,7 +319,7 @@ func testHybridClusterUnreachableAtUp(t *testing.T, line testenv.ComposeLine) {
 	go tcpRelay(ln, strings.TrimPrefix(server, "https://"))
 	deadline := time.Now().Add(3 * time.Minute) // backoff tops out at 30s
 	for {
-		body, err := h.callFromOrders(t, "https://pricing:443/price?sku=mug")
+		body, err := h.callPricingFromOrders(t, "/price?sku=mug")
 		if err == nil && strings.Contains(body, `"price_cents": 1250`) {
 			break
 		}
@@ -330,7 +333,7 @@ func testHybridClusterUnreachableAtUp(t *testing.T, line testenv.ComposeLine) {
 // TestHybridPortInUse: a port the forward needs is taken; up says which and
 // how to fix it, before compose starts anything.
 func TestHybridPortInUse(t *testing.T) {
-	testenv.ForEachComposeInTurn(t, testHybridPortInUse)
+	testenv.ForEachCompose(t, testHybridPortInUse)
 }
 
 func testHybridPortInUse(t *testing.T, line testenv.ComposeLine) {
