@@ -275,7 +275,10 @@ func TestCopiesOwnersModesAndLayout(t *testing.T) {
 			t.Error(err)
 			continue
 		}
-		uid, gid, _ := fileOwner(fi)
+		uid, gid, ok := fileOwner(fi)
+		if !ok {
+			t.Fatalf("%s: the file system reports no owner", f.path)
+		}
 		if fi.Mode() != f.mode || uid != f.uid || (f.uid == 4242 && gid != 4343) {
 			t.Errorf("%s: mode %v owner %d:%d, want %v %d", f.path, fi.Mode(), uid, gid, f.mode, f.uid)
 		}

@@ -1,7 +1,9 @@
 package compose
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,58 @@ type Runtime struct {
 }
 
 func (r *Runtime) String() string { return strings.Join(r.Command, " ") }
+
+// Implementation names a line of Docker Compose. devmtls drives both; users
+// see them differ in container names (shop-orders-1 against shop_orders_1),
+// in `up --wait` (the v2 line only) and in the output of config and ps.
+type Implementation string
+
+const (
+	// ComposeV2 is the Go line: the `docker compose` CLI plugin (or its
+	// standalone build), versions 2 and later (v5 today).
+	ComposeV2 Implementation = "compose-v2"
+	// ComposeV1 is the Python docker-compose 1.x, which Debian 12 ships.
+	ComposeV1 Implementation = "compose-v1"
+)
+
+// RuntimeVersion is what a compose command reports about itself.
+type RuntimeVersion struct {
+	Implementation Implementation `json:"implementation"`
+	// Version is as compose reports it, without a leading "v": "5.6.0",
+	// "1.29.2", "2.30.3-desktop.1".
+	Version string `json:"version"`
+}
+
+// ParseVersion reads the output of `compose version --short`. A 1.x version
+// is docker-compose v1; anything else ("5.6.0", "v2.30.3-desktop.1", or
+// "dev" from a build without a version stamp) is the v2 line, since v1 always
+// reports its version.
+func ParseVersion(out string) (RuntimeVersion, error) {
+	v := strings.TrimPrefix(strings.TrimSpace(out), "v")
+	if v == "" || strings.ContainsAny(v, " \n\t") {
+		return RuntimeVersion{}, fmt.Errorf("compose version --short printed %q, not a version", strings.TrimSpace(out))
+	}
+	if strings.HasPrefix(v, "1.") {
+		return RuntimeVersion{Implementation: ComposeV1, Version: v}, nil
+	}
+	return RuntimeVersion{Implementation: ComposeV2, Version: v}, nil
+}
+
+// Version asks compose which line and version it is (`version --short`). It
+// costs a process start (tens of ms for the plugin, a few hundred for v1's
+// Python), so only the commands that need it ask.
+func (r *Runtime) Version(ctx context.Context) (RuntimeVersion, error) {
+	cmd := exec.CommandContext(ctx, r.Command[0], append(r.Command[1:], "version", "--short")...)
+	out, err := cmd.Output()
+	if err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) && len(exitErr.Stderr) > 0 {
+			return RuntimeVersion{}, fmt.Errorf("%s version --short: %w: %s", r, err, bytes.TrimSpace(exitErr.Stderr))
+		}
+		return RuntimeVersion{}, fmt.Errorf("%s version --short: %w", r, err)
+	}
+	return ParseVersion(string(out))
+}
 
 // FindRuntime picks `docker compose` when the Compose CLI plugin is installed,
 // else the standalone `docker-compose`; $DEVMTLS_COMPOSE overrides both.
@@ -50,22 +104,50 @@ func FindRuntime(lookupEnv func(string) (string, bool)) (*Runtime, error) {
 }
 
 // hasComposePlugin looks for the docker-compose CLI plugin where the docker
-// CLI looks for plugins, without running docker (which costs tens of ms).
+// CLI looks for plugins, without running docker (which costs tens of ms): the
+// config directory's cli-plugins, the cliPluginsExtraDirs of its config.json
+// (Docker Desktop lists its own there), then the platform's system
+// directories.
 func hasComposePlugin(lookupEnv func(string) (string, bool)) bool {
-	var dirs []string
-	if cfg, ok := lookupEnv("DOCKER_CONFIG"); ok && cfg != "" {
-		dirs = append(dirs, filepath.Join(cfg, "cli-plugins"))
-	} else if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, ".docker", "cli-plugins"))
-	}
-	dirs = append(dirs, "/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
-		"/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
-	for _, d := range dirs {
-		if fi, err := os.Stat(filepath.Join(d, "docker-compose")); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+	for _, d := range pluginDirs(lookupEnv) {
+		if isPlugin(filepath.Join(d, composePluginFile)) {
 			return true
 		}
 	}
 	return false
+}
+
+// pluginDirs lists the directories the docker CLI searches for plugins, in
+// its order.
+func pluginDirs(lookupEnv func(string) (string, bool)) []string {
+	var dirs []string
+	cfg, ok := lookupEnv("DOCKER_CONFIG")
+	if !ok || cfg == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			cfg = filepath.Join(home, ".docker")
+		}
+	}
+	if cfg != "" {
+		dirs = append(dirs, filepath.Join(cfg, "cli-plugins"))
+		dirs = append(dirs, extraPluginDirs(filepath.Join(cfg, "config.json"))...)
+	}
+	return append(dirs, systemPluginDirs(lookupEnv)...)
+}
+
+// extraPluginDirs reads cliPluginsExtraDirs from the docker CLI's config
+// file; a missing or unreadable file lists none, as for the CLI.
+func extraPluginDirs(configFile string) []string {
+	data, err := os.ReadFile(configFile)
+	if err != nil {
+		return nil
+	}
+	var cfg struct {
+		CLIPluginsExtraDirs []string `json:"cliPluginsExtraDirs"`
+	}
+	if json.Unmarshal(data, &cfg) != nil {
+		return nil
+	}
+	return cfg.CLIPluginsExtraDirs
 }
 
 // ProjectArgs are compose's global flags that select exactly the project

@@ -152,7 +152,7 @@ demo_hybrid() {
   done
   show curl -sS --cert "$envdir/cert" --key "$envdir/key" --cacert "$envdir/ca" "$orders/quote?sku=mug"
   say "A container calls it by its cluster name:"
-  show docker exec "$("$DEVMTLS" compose ps -q orders)" /shopsvc call https://pricing:443/price?sku=tee
+  show docker exec "$("$DEVMTLS" compose ps -q orders)" /shopsvc call "https://pricing:${PRICING_PORT:-443}/price?sku=tee"
   say "A host process gets its address in PRICING_ADDR:"
   show "$DEVMTLS" exec -- sh -c 'curl -sS --cert "$MTLS_CERT" --key "$MTLS_KEY" --cacert "$MTLS_CA" "https://$PRICING_ADDR/price?sku=cap"'
   section "9. The forward in devmtls status"

@@ -67,6 +67,10 @@ func (o *composeRunOptions) Run(ctx context.Context) error {
 		defer d.Close()
 		docker = d
 	}
+	wait, err := o.planWait(ctx)
+	if err != nil {
+		return err
+	}
 	p := o.env.project
 	overlay := ""
 	if o.prepare || o.printOverlay {
@@ -97,6 +101,9 @@ func (o *composeRunOptions) Run(ctx context.Context) error {
 	args := append(append(append([]string{}, o.args.globals...), compose.ProjectArgs(p, overlay)...), o.sub)
 	args = append(args, o.rest...)
 	code, err := o.runtime.Run(ctx, args, compose.Stdio{In: os.Stdin, Out: o.g.stdout, Err: o.g.stderr})
+	if wait != nil && err == nil && code == 0 {
+		err = wait.run(ctx, docker, p.Name)
+	}
 	switch {
 	case forwards && !detached(o.rest):
 		// Not ctx: it is cancelled by the Ctrl-C that ended compose.

@@ -1,7 +1,7 @@
 package main
 
 // Helpers for the end-to-end tests that run devmtls against the real Docker
-// Engine and docker-compose of the machine.
+// Engine and both Compose lines of the machine (testenv.ComposeLines).
 
 import (
 	"bytes"
@@ -39,6 +39,9 @@ type e2eState struct {
 	extraImages   []string
 	dockerChecked sync.Once
 	dockerErr     error
+	psqlOnce      sync.Once
+	psqlImage     string
+	psqlErr       error
 }
 
 func newE2EState() *e2eState {
@@ -76,12 +79,11 @@ func devmtlsBinary(t testing.TB) string {
 	return devmtlsBin
 }
 
-// requireDocker fails (CI) or skips (laptop) without a Docker Engine and
-// docker-compose.
+// requireDocker fails (CI) or skips (laptop) without a running Docker
+// Engine; testenv.ComposeLine.Require checks each compose.
 func requireDocker(t testing.TB) {
 	t.Helper()
 	testenv.LookPath(t, "docker", "install Docker Engine (apt-get install docker.io) and start dockerd")
-	testenv.LookPath(t, "docker-compose", "apt-get install docker-compose (Debian's v1.29)")
 	e2e.dockerChecked.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
@@ -119,30 +121,34 @@ func exampleImages(t testing.TB) (shop, haproxy string) {
 }
 
 // e2eProject is a compose project in a temporary directory with a unique
-// compose project name, removed (containers and networks) when the test ends,
-// whether it passed or not.
+// compose project name, run with one Compose line, removed (containers and
+// networks) when the test ends, whether it passed or not.
 type e2eProject struct {
-	t    *testing.T
-	dir  string
-	name string
-	env  []string
+	t       *testing.T
+	dir     string
+	name    string
+	compose testenv.ComposeLine
+	env     []string
 }
 
 var nonName = regexp.MustCompile(`[^a-z0-9]+`)
 
-func newE2EProject(t *testing.T, dir string, env ...string) *e2eProject {
+func newE2EProject(t *testing.T, dir string, line testenv.ComposeLine, env ...string) *e2eProject {
 	t.Helper()
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
-	name := "devmtls-e2e-" + strings.Trim(nonName.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
-	if len(name) > 40 {
-		name = name[:40]
+	// The test's own name without the line's subtest, which goes first.
+	test, _, _ := strings.Cut(t.Name(), "/")
+	test = strings.Trim(nonName.ReplaceAllString(strings.ToLower(test), "-"), "-")
+	name := "devmtls-e2e-" + line.Name + "-" + test
+	if len(name) > 48 {
+		name = name[:48]
 	}
 	name += "-" + hex.EncodeToString(b)
-	p := &e2eProject{t: t, dir: dir, name: name, env: append([]string{
+	p := &e2eProject{t: t, dir: dir, name: name, compose: line, env: append([]string{
 		"COMPOSE_PROJECT_NAME=" + name,
-		// Pin the Compose v1 that Debian ships, whatever else is installed.
-		compose.EnvCompose + "=docker-compose",
+		// Pin the line under test, whatever else is installed.
+		line.Env(),
 	}, env...)}
 	t.Cleanup(p.remove)
 	return p

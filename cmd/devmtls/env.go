@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/devmtls/devmtls/hostenv"
 	"github.com/spf13/cobra"
 )
@@ -34,8 +36,10 @@ GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, which REPLACE the system roots: a process
 with them set trusts only the dev CA and cannot reach public HTTPS hosts.
 
 Credentials are created on first use; no Docker or compose file is needed.
-Paths are absolute and quoted for the chosen shell. Formats: sh (default;
-also bash, zsh), fish, powershell, cmd, dotenv, json.`,
+Paths are absolute and quoted for the chosen shell. Formats: sh (also bash,
+zsh), fish, powershell, cmd, dotenv, json. The default is sh, except on
+Windows: there it follows the shell devmtls runs from (cmd for cmd.exe, sh
+for Git Bash) and is powershell otherwise.`,
 		Example: `  eval "$(devmtls env)"
   devmtls env --format fish | source
   devmtls env --format powershell | Out-String | Invoke-Expression
@@ -49,12 +53,16 @@ also bash, zsh), fish, powershell, cmd, dotenv, json.`,
 			return o.Run(c)
 		},
 	}
-	cmd.Flags().StringVar(&o.format, "format", string(hostenv.FormatSh), "output syntax: sh, bash, zsh, fish, powershell, cmd, dotenv or json")
+	cmd.Flags().StringVar(&o.format, "format", "", "output syntax: sh, bash, zsh, fish, powershell, cmd, dotenv or json (default sh; on Windows the calling shell's, else powershell)")
 	o.host.add(cmd)
 	return cmd
 }
 
 func (o *envOptions) Validate() error {
+	if o.format == "" {
+		o.parsed = defaultEnvFormat()
+		return nil
+	}
 	f, err := hostenv.ParseFormat(o.format)
 	if err != nil {
 		return usageErrorf("--format: %v", err)
@@ -69,4 +77,26 @@ func (o *envOptions) Run(cmd *cobra.Command) error {
 		return err
 	}
 	return hostenv.Render(o.g.stdout, o.parsed, vars)
+}
+
+// formatForShell picks the output format for the shell that runs devmtls,
+// named by its executable (a path, or just the name, with or without .exe, in
+// any case), and fallback for anything that is not a shell it knows.
+func formatForShell(exe string, fallback hostenv.Format) hostenv.Format {
+	name := strings.ToLower(exe[strings.LastIndexAny(exe, `/\`)+1:])
+	switch strings.TrimSuffix(name, ".exe") {
+	case "cmd":
+		return hostenv.FormatCmd
+	case "powershell", "pwsh":
+		return hostenv.FormatPowerShell
+	case "bash":
+		return hostenv.FormatBash
+	case "zsh":
+		return hostenv.FormatZsh
+	case "fish":
+		return hostenv.FormatFish
+	case "sh", "dash", "ash", "ksh":
+		return hostenv.FormatSh
+	}
+	return fallback
 }

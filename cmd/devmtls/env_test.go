@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/devmtls/devmtls/hostenv"
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
@@ -190,5 +192,44 @@ func TestEnvServiceUsesComposeSettings(t *testing.T) {
 	}
 	if _, _, code := cli(t, "env", "--service", "nope"); code != 2 {
 		t.Fatalf("unknown service: exit %d", code)
+	}
+}
+
+// TestFormatForShell: the default format on Windows follows the shell devmtls
+// runs from, named as Windows names processes (or as a path); anything else
+// gets the fallback.
+func TestFormatForShell(t *testing.T) {
+	for exe, want := range map[string]hostenv.Format{
+		"cmd.exe":                           hostenv.FormatCmd,
+		`C:\Windows\System32\CMD.EXE`:       hostenv.FormatCmd,
+		"powershell.exe":                    hostenv.FormatPowerShell,
+		"pwsh.exe":                          hostenv.FormatPowerShell,
+		"/usr/local/bin/pwsh":               hostenv.FormatPowerShell,
+		`C:\Program Files\Git\bin\bash.exe`: hostenv.FormatBash,
+		"zsh":                               hostenv.FormatZsh,
+		"fish":                              hostenv.FormatFish,
+		"dash":                              hostenv.FormatSh,
+		"explorer.exe":                      hostenv.FormatJSON,
+		"Code.exe":                          hostenv.FormatJSON,
+		"":                                  hostenv.FormatJSON,
+		"cmd.exe.bak":                       hostenv.FormatJSON,
+	} {
+		if got := formatForShell(exe, hostenv.FormatJSON); got != want {
+			t.Errorf("formatForShell(%q) = %s, want %s", exe, got, want)
+		}
+	}
+}
+
+// TestEnvDefaultFormat: without --format, devmtls env prints this platform's
+// default (sh here; exec_windows_test.go checks Windows on Windows).
+func TestEnvDefaultFormat(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), ".devmtls")
+	want := &bytes.Buffer{}
+	if err := hostenv.Render(want, defaultEnvFormat(), nil); err != nil {
+		t.Fatal(err)
+	}
+	header, _, _ := strings.Cut(want.String(), "\n")
+	if out := mustCLI(t, "--dir", dir, "env"); !strings.HasPrefix(out, header+"\n") {
+		t.Errorf("devmtls env without --format printed\n%s\nwant the %s format (%q)", out, defaultEnvFormat(), header)
 	}
 }

@@ -102,7 +102,8 @@ func detached(args []string) bool {
 		if a == "--" {
 			return false
 		}
-		if a == "-d" || a == "--detach" {
+		// --wait (and --wait-timeout) imply --detach in compose.
+		if a == "-d" || a == "--detach" || a == "--wait" || strings.HasPrefix(a, "--wait-timeout") {
 			return true
 		}
 		// A cluster of short boolean flags such as -dV.

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,53 +18,58 @@ import (
 
 	"github.com/devmtls/devmtls/compose"
 	"github.com/devmtls/devmtls/internal/testenv"
+	"go.yaml.in/yaml/v4"
 )
 
 const pgBin = "/usr/lib/postgresql/15/bin"
 
 // buildScratchImage packs a host binary and exactly the libraries ldd lists
 // into a FROM scratch image (no image can be pulled here).
-func buildScratchImage(t *testing.T, tag, binary string, dockerfileTail string) {
+func buildScratchImage(t *testing.T, tag, binary string, dockerfileTail string) error {
 	t.Helper()
 	ctxDir := t.TempDir()
 	rootfs := filepath.Join(ctxDir, "rootfs")
-	copyFile := func(src string) {
+	copyFile := func(src string) error {
 		dst := filepath.Join(rootfs, src)
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		data, err := os.ReadFile(src) // follows symlinks, like cp -L
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if err := os.WriteFile(dst, data, 0o755); err != nil {
-			t.Fatal(err)
-		}
+		return os.WriteFile(dst, data, 0o755)
 	}
-	copyFile(binary)
+	if err := copyFile(binary); err != nil {
+		return err
+	}
 	out, err := exec.Command("ldd", binary).Output()
 	if err != nil {
-		t.Fatalf("ldd %s: %v", binary, err)
+		return fmt.Errorf("ldd %s: %v", binary, err)
 	}
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		switch {
 		case len(f) >= 3 && f[1] == "=>" && strings.HasPrefix(f[2], "/"):
-			copyFile(f[2])
+			err = copyFile(f[2])
 		case len(f) >= 1 && strings.HasPrefix(f[0], "/"):
-			copyFile(f[0])
+			err = copyFile(f[0])
+		}
+		if err != nil {
+			return err
 		}
 	}
 	df := "FROM scratch\nCOPY rootfs/ /\n" + dockerfileTail
 	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), []byte(df), 0o644); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if out, err := docker(t, "build", "--quiet", "--tag", tag, ctxDir); err != nil {
-		t.Fatalf("docker build %s: %v\n%s", tag, err, out)
+		return fmt.Errorf("docker build %s: %v\n%s", tag, err, out)
 	}
 	e2e.imagesMu.Lock()
 	e2e.extraImages = append(e2e.extraImages, tag)
 	e2e.imagesMu.Unlock()
+	return nil
 }
 
 // hostPostgres is a real PostgreSQL on the host that accepts only TLS
@@ -176,9 +184,12 @@ func startHostPostgres(t *testing.T, envDir string) *hostPostgres {
 // PostgreSQL with its certificate, sslmode=verify-full.
 func TestTwoFilesProfilesOptOutAndPostgresLayout(t *testing.T) {
 	t.Parallel()
+	testenv.ForEachCompose(t, testTwoFilesProfilesOptOutAndPostgresLayout)
+}
+
+func testTwoFilesProfilesOptOutAndPostgresLayout(t *testing.T, line testenv.ComposeLine) {
 	shopImage, _ := exampleImages(t)
-	psqlImage := "devmtls-e2e/psql:" + e2e.runID
-	buildScratchImage(t, psqlImage, filepath.Join(pgBin, "psql"), "ENTRYPOINT [\""+filepath.Join(pgBin, "psql")+"\", \"-X\"]\n")
+	psqlImage := psqlImage(t)
 
 	dir := writeFiles(t, map[string]string{
 		"compose.yaml": `
@@ -215,7 +226,7 @@ services:
       formats: [postgres]
 `,
 	})
-	p := newE2EProject(t, dir, "SHOP_IMAGE="+shopImage, "PSQL_IMAGE="+psqlImage, "PG_PORT=0")
+	p := newE2EProject(t, dir, line, "SHOP_IMAGE="+shopImage, "PSQL_IMAGE="+psqlImage, "PG_PORT=0")
 	files := []string{"-f", "compose.yaml", "-f", "compose.pg.yaml"}
 
 	p.must(append(append([]string{"up", "-d"}, files...), "--profile", "debug")...)
@@ -243,14 +254,25 @@ services:
 		}
 	}
 
-	// The compose config devmtls passes shows the custom layout.
-	cfg := p.must(append(append([]string{"compose"}, files...), "--profile", "tools", "config")...)
-	for _, want := range []string{"target: /etc/pgclient/tls", "target: /var/postgres-mtls", "MTLS_CERT: /etc/pgclient/tls/cert",
-		"PGSSLCERT: /var/postgres-mtls/cert", "PGSSLKEY: /var/postgres-mtls/key", "PGSSLROOTCERT: /var/postgres-mtls/cacert", "PGSSLMODE: verify-full",
-		"host.docker.internal: host-gateway"} {
-		if !strings.Contains(cfg, want) {
-			t.Errorf("compose config lacks %q:\n%s", want, cfg)
+	// The compose config devmtls passes shows the custom layout. The lines
+	// print it differently (v1 writes extra_hosts as a map, v2 as a list),
+	// so it is compared parsed.
+	cfg := parseComposeConfig(t, p.must(append(append([]string{"compose"}, files...), "--profile", "tools", "config")...))
+	pgc := cfg.Services["pgclient"]
+	wantEnv := map[string]string{"MTLS_CERT": "/etc/pgclient/tls/cert", "PGSSLCERT": "/var/postgres-mtls/cert", "PGSSLKEY": "/var/postgres-mtls/key",
+		"PGSSLROOTCERT": "/var/postgres-mtls/cacert", "PGSSLMODE": "verify-full"}
+	for k, v := range wantEnv {
+		if pgc.Environment[k] != v {
+			t.Errorf("compose config: pgclient's %s is %q, want %q", k, pgc.Environment[k], v)
 		}
+	}
+	for _, target := range []string{"/etc/pgclient/tls", "/var/postgres-mtls"} {
+		if !slices.ContainsFunc(pgc.Volumes, func(v composeVolume) bool { return v.Target == target && v.Type == "bind" && v.ReadOnly }) {
+			t.Errorf("compose config: pgclient has no read-only bind at %s: %+v", target, pgc.Volumes)
+		}
+	}
+	if hosts := pgc.extraHosts(t); hosts["host.docker.internal"] != "host-gateway" {
+		t.Errorf("compose config: pgclient's extra_hosts %v lack host.docker.internal:host-gateway", hosts)
 	}
 
 	t.Run("libpq in the container authenticates with its certificate", func(t *testing.T) {
@@ -274,6 +296,83 @@ services:
 	if left := p.leftovers(); left != "" {
 		t.Errorf("left behind: %s", left)
 	}
+}
+
+// psqlImage builds, once per run, a FROM scratch image of Debian's psql.
+func psqlImage(t *testing.T) string {
+	t.Helper()
+	e2e.psqlOnce.Do(func() {
+		if _, err := os.Stat(filepath.Join(pgBin, "psql")); err != nil {
+			e2e.psqlErr = err
+			return
+		}
+		tag := "devmtls-e2e/psql:" + e2e.runID
+		e2e.psqlErr = buildScratchImage(t, tag, filepath.Join(pgBin, "psql"), "ENTRYPOINT [\""+filepath.Join(pgBin, "psql")+"\", \"-X\"]\n")
+		e2e.psqlImage = tag
+	})
+	if errors.Is(e2e.psqlErr, fs.ErrNotExist) {
+		testenv.Missing(t, "psql", "apt-get install postgresql-client-15")
+	}
+	if e2e.psqlErr != nil {
+		t.Fatal(e2e.psqlErr)
+	}
+	return e2e.psqlImage
+}
+
+// composeConfig is what the tests read of `compose config`.
+type composeConfig struct {
+	Services map[string]composeService `yaml:"services"`
+}
+
+type composeService struct {
+	Environment map[string]string `yaml:"environment"`
+	ExtraHosts  yaml.Node         `yaml:"extra_hosts"`
+	Volumes     []composeVolume   `yaml:"volumes"`
+}
+
+type composeVolume struct {
+	Type     string `yaml:"type"`
+	Source   string `yaml:"source"`
+	Target   string `yaml:"target"`
+	ReadOnly bool   `yaml:"read_only"`
+}
+
+func parseComposeConfig(t *testing.T, out string) composeConfig {
+	t.Helper()
+	var cfg composeConfig
+	if err := yaml.Unmarshal([]byte(out), &cfg); err != nil {
+		t.Fatalf("compose config printed YAML it cannot read back: %v\n%s", err, out)
+	}
+	return cfg
+}
+
+// extraHosts reads extra_hosts in each line's form: a map (v1), or a list of
+// "host=address" (v2) or "host:address" entries.
+func (s composeService) extraHosts(t *testing.T) map[string]string {
+	t.Helper()
+	hosts := map[string]string{}
+	switch s.ExtraHosts.Kind {
+	case 0:
+	case yaml.MappingNode:
+		if err := s.ExtraHosts.Decode(&hosts); err != nil {
+			t.Fatal(err)
+		}
+	case yaml.SequenceNode:
+		var entries []string
+		if err := s.ExtraHosts.Decode(&entries); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			host, addr, ok := strings.Cut(e, "=")
+			if !ok {
+				host, addr, _ = strings.Cut(e, ":")
+			}
+			hosts[host] = addr
+		}
+	default:
+		t.Fatalf("extra_hosts is neither a map nor a list: %v", s.ExtraHosts.Kind)
+	}
+	return hosts
 }
 
 func writeFiles(t *testing.T, files map[string]string) string {

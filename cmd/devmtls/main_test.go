@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // devmtlsBin is the real binary, built once for tests that need a separate
@@ -28,6 +31,16 @@ func TestMain(m *testing.M) {
 		fmt.Printf("INT=%v QUIT=%v TERM=%v HUP=%v\n", deliveredByTerminal(syscall.SIGINT), deliveredByTerminal(syscall.SIGQUIT),
 			deliveredByTerminal(syscall.SIGTERM), deliveredByTerminal(syscall.SIGHUP))
 		os.Exit(0)
+	}
+	if os.Getenv(helperEnv) == "console-events" {
+		// Run by devmtls exec in exec_windows_test.go: reports the first
+		// Ctrl-C or Ctrl-Break and exits 3.
+		events := make(chan os.Signal, 1)
+		signal.Notify(events, os.Interrupt)
+		fmt.Println("ready")
+		<-events
+		fmt.Println("INT")
+		os.Exit(3)
 	}
 	dir, err := os.MkdirTemp("", "devmtls-bin-")
 	if err != nil {
@@ -84,4 +97,39 @@ func runBin(t *testing.T, env []string, args ...string) (stdout, stderr string, 
 		t.Fatalf("run devmtls %s: %v", strings.Join(args, " "), err)
 	}
 	return out.String(), errb.String(), code
+}
+
+// startLines starts cmd and returns a function that reads its next line of
+// stdout ("<eof>" once it closes it), failing the test when none comes within
+// a minute. The process is killed when the test ends.
+func startLines(t *testing.T, cmd *exec.Cmd) (next func() string) {
+	t.Helper()
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			lines <- strings.TrimSpace(sc.Text())
+		}
+		close(lines)
+	}()
+	return func() string {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return "<eof>"
+			}
+			return l
+		case <-time.After(60 * time.Second): // a hang bound, not a measurement
+			t.Fatal("no output from the child within 60s")
+			return ""
+		}
+	}
 }

@@ -1,3 +1,7 @@
+//go:build linux
+
+// PostgreSQL here is Debian's (/usr/lib/postgresql/15), run as its system user.
+
 package main
 
 import (

@@ -1,29 +1,29 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/devmtls/devmtls/compose"
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
-// Docker missing, daemon down, compose missing: one sentence each saying what
-// to install or start, exit 1, and nothing run.
+// Docker missing, compose missing, the daemon down: one sentence each saying
+// what to install or start, exit 1, and nothing run. With either Compose line
+// alone installed, devmtls finds it and status names it.
 func TestPreflightErrors(t *testing.T) {
 	t.Parallel()
 	dir := writeFiles(t, map[string]string{"compose.yaml": "services:\n  api: {image: x}\n"})
-	bin := devmtlsBinary(t)
 	noDocker := t.TempDir() // a PATH with neither docker nor docker-compose
 	onlyDocker := t.TempDir()
-	if dockerPath, err := exec.LookPath("docker"); err == nil {
-		if err := os.Symlink(dockerPath, filepath.Join(onlyDocker, "docker")); err != nil {
-			t.Fatal(err)
-		}
+	dockerPath := testenv.LookPath(t, "docker", "install Docker Engine (apt-get install docker.io)")
+	if err := os.Symlink(dockerPath, filepath.Join(onlyDocker, "docker")); err != nil {
+		t.Fatal(err)
 	}
-	composePath := testenv.LookPath(t, "docker-compose", "apt-get install docker-compose")
 	for _, tc := range []struct {
 		name string
 		env  []string
@@ -33,25 +33,81 @@ func TestPreflightErrors(t *testing.T) {
 			"devmtls: Docker is not installed: install Docker Engine with the Compose plugin (https://docs.docker.com/engine/install/), or your distribution's docker.io and docker-compose packages\n"},
 		{"compose not installed", []string{"PATH=" + onlyDocker, "DOCKER_CONFIG=" + t.TempDir()},
 			"devmtls: Docker Compose is not installed: install the Compose plugin (https://docs.docker.com/compose/install/linux/, package docker-compose-plugin) or the standalone docker-compose\n"},
-		{"daemon down", []string{"DOCKER_HOST=unix://" + filepath.Join(dir, "docker.sock"), "DEVMTLS_COMPOSE=" + composePath},
-			"devmtls: the Docker daemon is not running at unix://" + filepath.Join(dir, "docker.sock") + ": start it (sudo systemctl start docker, or open Docker Desktop)\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.name == "compose not installed" && !exists(filepath.Join(onlyDocker, "docker")) {
-				testenv.Missing(t, "docker", "install Docker Engine")
-			}
-			cmd := exec.Command(bin, "up", "-d")
-			cmd.Dir = dir
-			cmd.Env = append(filteredEnviron("PATH", "DOCKER_HOST", "DEVMTLS_COMPOSE", "DOCKER_CONFIG"), tc.env...)
-			out, err := cmd.CombinedOutput()
-			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || string(out) != tc.want {
-				t.Errorf("exit %v, output\n%q\nwant\n%q", err, out, tc.want)
-			}
-			if exists(filepath.Join(dir, ".devmtls", "compose.override.yaml")) {
-				t.Error("preflight failed but devmtls prepared the overlay anyway")
-			}
+			expectPreflightError(t, dir, tc.env, tc.want)
 		})
 	}
+	testenv.ForEachCompose(t, func(t *testing.T, line testenv.ComposeLine) {
+		t.Run("daemon down", func(t *testing.T) {
+			sock := filepath.Join(dir, line.Name+".sock")
+			expectPreflightError(t, dir, []string{"PATH=" + os.Getenv("PATH"), "DOCKER_HOST=unix://" + sock, line.Env()},
+				"devmtls: the Docker daemon is not running at unix://"+sock+": start it (sudo systemctl start docker, or open Docker Desktop)\n")
+		})
+		t.Run("the only compose installed", func(t *testing.T) {
+			requireDocker(t)
+			path, config := onlyCompose(t, line, dockerPath)
+			cmd := exec.Command(devmtlsBinary(t), "status", "--json")
+			cmd.Dir = dir
+			cmd.Env = append(filteredEnviron("PATH", "DEVMTLS_COMPOSE", "DOCKER_CONFIG"), "PATH="+path, "DOCKER_CONFIG="+config)
+			out, err := cmd.Output()
+			var st statusJSON
+			if err != nil || json.Unmarshal(out, &st) != nil {
+				t.Fatalf("status --json: %v\n%s", err, out)
+			}
+			want := compose.ComposeV2
+			if line.V1 {
+				want = compose.ComposeV1
+			}
+			if c := st.Compose; c == nil || c.Implementation != want || c.Version != line.Version || !strings.HasSuffix(c.Command, line.Command) {
+				t.Errorf("with only %s installed, status names %+v", line.Command, st.Compose)
+			}
+		})
+	})
+}
+
+// expectPreflightError runs devmtls up -d in dir with env replacing the
+// Docker and compose variables, and wants exit 1 with exactly want, and no
+// overlay written.
+func expectPreflightError(t *testing.T, dir string, env []string, want string) {
+	t.Helper()
+	cmd := exec.Command(devmtlsBinary(t), "up", "-d")
+	cmd.Dir = dir
+	cmd.Env = append(filteredEnviron("PATH", "DOCKER_HOST", "DEVMTLS_COMPOSE", "DOCKER_CONFIG"), env...)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || string(out) != want {
+		t.Errorf("exit %v, output\n%q\nwant\n%q", err, out, want)
+	}
+	if exists(filepath.Join(dir, ".devmtls", "compose.override.yaml")) {
+		t.Error("preflight failed but devmtls prepared the overlay anyway")
+	}
+}
+
+// onlyCompose returns a PATH and a DOCKER_CONFIG under which line's compose
+// is the only one: docker plus docker-compose v1, or docker plus the plugin.
+func onlyCompose(t *testing.T, line testenv.ComposeLine, dockerPath string) (path, dockerConfig string) {
+	t.Helper()
+	path, dockerConfig = t.TempDir(), t.TempDir()
+	link := func(target, name string) {
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link(dockerPath, filepath.Join(path, "docker"))
+	if line.V1 {
+		link(testenv.LookPath(t, "docker-compose", line.Install), filepath.Join(path, "docker-compose"))
+		return path, dockerConfig
+	}
+	out, err := exec.Command("docker", "info", "--format", `{{range .ClientInfo.Plugins}}{{if eq .Name "compose"}}{{.Path}}{{end}}{{end}}`).Output()
+	plugin := strings.TrimSpace(string(out))
+	if err != nil || plugin == "" {
+		t.Fatalf("docker info names no compose plugin: %v %q", err, out)
+	}
+	link(plugin, filepath.Join(dockerConfig, "cli-plugins", "docker-compose"))
+	return path, dockerConfig
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }

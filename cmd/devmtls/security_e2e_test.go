@@ -48,6 +48,12 @@ func pairReaderImage(t *testing.T) string {
 func TestRotationReadersInAContainer(t *testing.T) {
 	requireDocker(t)
 	image := pairReaderImage(t)
+	testenv.ForEachCompose(t, func(t *testing.T, line testenv.ComposeLine) {
+		rotationReadersInAContainer(t, image, line)
+	})
+}
+
+func rotationReadersInAContainer(t *testing.T, image string, line testenv.ComposeLine) {
 	dir := t.TempDir()
 	// The copies belong to the container's user; only root may give them
 	// away, so a normal user runs the reader as itself.
@@ -61,7 +67,7 @@ func TestRotationReadersInAContainer(t *testing.T) {
     user: %q
     command: ["-dir", "/var/mtls"]
 `, image, user))
-	p := newE2EProject(t, dir)
+	p := newE2EProject(t, dir, line)
 	p.must("up", "-d")
 	id := strings.TrimSpace(mustDocker(t, "ps", "-q", "--filter", "label="+compose.ProjectLabel+"="+p.name))
 	if id == "" || strings.Contains(id, "\n") {
@@ -125,20 +131,26 @@ func TestHostileEnvironmentsUpAndDown(t *testing.T) {
 			continue
 		}
 		t.Run(c.name, func(t *testing.T) {
-			clone, canary := hostileClone(t, c)
-			p := newE2EProject(t, clone)
-			before := treeHash(t, canary)
-			for _, args := range [][]string{{"up", "-d"}, {"down"}} {
-				stdout, stderr, code := p.devmtls(args...)
-				assertRefused(t, c, clone, stdout, stderr, code)
-				if after := treeHash(t, canary); after != before {
-					t.Fatalf("devmtls %s changed the canary:\nbefore:\n%s\nafter:\n%s", strings.Join(args, " "), before, after)
-				}
-				if left := p.leftovers(); left != "" {
-					t.Fatalf("devmtls %s created containers or networks: %s", strings.Join(args, " "), left)
-				}
-			}
+			testenv.ForEachCompose(t, func(t *testing.T, line testenv.ComposeLine) {
+				hostileUpAndDown(t, c, line)
+			})
 		})
+	}
+}
+
+func hostileUpAndDown(t *testing.T, c hostileCase, line testenv.ComposeLine) {
+	clone, canary := hostileClone(t, c)
+	p := newE2EProject(t, clone, line)
+	before := treeHash(t, canary)
+	for _, args := range [][]string{{"up", "-d"}, {"down"}} {
+		stdout, stderr, code := p.devmtls(args...)
+		assertRefused(t, c, clone, stdout, stderr, code)
+		if after := treeHash(t, canary); after != before {
+			t.Fatalf("devmtls %s changed the canary:\nbefore:\n%s\nafter:\n%s", strings.Join(args, " "), before, after)
+		}
+		if left := p.leftovers(); left != "" {
+			t.Fatalf("devmtls %s created containers or networks: %s", strings.Join(args, " "), left)
+		}
 	}
 }
 
@@ -150,38 +162,44 @@ func TestDownLeavesForeignProcessesAlone(t *testing.T) {
 	flock := testenv.LookPath(t, "flock", "apt-get install util-linux")
 	for _, lockHeld := range []bool{false, true} {
 		t.Run(fmt.Sprintf("lock held %v", lockHeld), func(t *testing.T) {
-			dir := t.TempDir()
-			writeFile(t, filepath.Join(dir, "compose.yaml"), hostileProject)
-			p := newE2EProject(t, dir)
-			p.must("certs")
-			fwd := filepath.Join(dir, ".devmtls", "forwards")
-			if err := os.MkdirAll(fwd, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			victim := startBackground(t, exec.Command("sleep", "120"))
-			if lockHeld {
-				// Another program holds the lock; the state names the
-				// victim with its real start time.
-				startBackground(t, exec.Command(flock, "--exclusive", filepath.Join(fwd, "lock"), "sleep", "120"))
-				waitLocked(t, filepath.Join(fwd, "lock"))
-			}
-			state, _ := json.Marshal(map[string]any{"pid": victim.Pid, "start": procStart(t, victim.Pid), "env_dir": filepath.Join(dir, ".devmtls"), "spec_hash": "00"})
-			if err := os.WriteFile(filepath.Join(fwd, "state.json"), state, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			_, stderr, code := p.devmtls("down")
-			if lockHeld {
-				if code != 1 || !strings.Contains(stderr, fmt.Sprintf("left process %d alone", victim.Pid)) {
-					t.Errorf("down: exit %d, stderr %s; want it to say it left the process alone", code, stderr)
-				}
-			} else if code != 0 {
-				t.Errorf("down: exit %d: %s", code, stderr)
-			}
-			time.Sleep(200 * time.Millisecond)
-			if victim.Signal(syscall.Signal(0)) != nil {
-				t.Fatal("down killed a process it did not start")
-			}
+			testenv.ForEachCompose(t, func(t *testing.T, line testenv.ComposeLine) {
+				downLeavesForeignProcessAlone(t, flock, lockHeld, line)
+			})
 		})
+	}
+}
+
+func downLeavesForeignProcessAlone(t *testing.T, flock string, lockHeld bool, line testenv.ComposeLine) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "compose.yaml"), hostileProject)
+	p := newE2EProject(t, dir, line)
+	p.must("certs")
+	fwd := filepath.Join(dir, ".devmtls", "forwards")
+	if err := os.MkdirAll(fwd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	victim := startBackground(t, exec.Command("sleep", "120"))
+	if lockHeld {
+		// Another program holds the lock; the state names the
+		// victim with its real start time.
+		startBackground(t, exec.Command(flock, "--exclusive", filepath.Join(fwd, "lock"), "sleep", "120"))
+		waitLocked(t, filepath.Join(fwd, "lock"))
+	}
+	state, _ := json.Marshal(map[string]any{"pid": victim.Pid, "start": procStart(t, victim.Pid), "env_dir": filepath.Join(dir, ".devmtls"), "spec_hash": "00"})
+	if err := os.WriteFile(filepath.Join(fwd, "state.json"), state, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := p.devmtls("down")
+	if lockHeld {
+		if code != 1 || !strings.Contains(stderr, fmt.Sprintf("left process %d alone", victim.Pid)) {
+			t.Errorf("down: exit %d, stderr %s; want it to say it left the process alone", code, stderr)
+		}
+	} else if code != 0 {
+		t.Errorf("down: exit %d: %s", code, stderr)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if victim.Signal(syscall.Signal(0)) != nil {
+		t.Fatal("down killed a process it did not start")
 	}
 }
 

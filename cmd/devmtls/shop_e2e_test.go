@@ -1,3 +1,8 @@
+//go:build linux
+
+// The example shop runs on the Linux Docker Engine; the key owners it checks
+// are Linux uids.
+
 package main
 
 import (
@@ -161,13 +166,18 @@ func execCall(t *testing.T, container string, args ...string) (string, error) {
 }
 
 // TestExampleShop is the proof on the bundled example: devmtls up -d
-// on the real Docker Engine with docker-compose v1; every mTLS call between
+// on the real Docker Engine, with each Compose line; every mTLS call between
 // containers and from host clients works; calls without a client certificate
-// or with one from elsewhere are refused; status reports the mounts; the
-// user's files stay byte-identical; rotation recreates exactly the services
-// whose credentials changed and they keep talking; down leaves nothing.
+// or with one from elsewhere are refused; status reports the mounts and the
+// compose it drives; the user's files stay byte-identical; rotation recreates
+// exactly the services whose credentials changed and they keep talking; down
+// leaves nothing.
 func TestExampleShop(t *testing.T) {
 	t.Parallel()
+	testenv.ForEachCompose(t, testExampleShop)
+}
+
+func testExampleShop(t *testing.T, line testenv.ComposeLine) {
 	shopImage, haproxyImage := exampleImages(t)
 	dir := t.TempDir()
 	copyTree(t, filepath.Join(repoRoot(t), "examples", "shop"), dir)
@@ -177,13 +187,22 @@ func TestExampleShop(t *testing.T) {
 		before[f] = sha(t, f)
 	}
 	ports := freePorts(t, 3)
-	p := newE2EProject(t, dir, "SHOP_IMAGE="+shopImage, "SHOP_HAPROXY_IMAGE="+haproxyImage,
+	p := newE2EProject(t, dir, line, "SHOP_IMAGE="+shopImage, "SHOP_HAPROXY_IMAGE="+haproxyImage,
 		fmt.Sprintf("SHOP_GATEWAY_PORT=%d", ports[0]), fmt.Sprintf("SHOP_ORDERS_PORT=%d", ports[1]), fmt.Sprintf("SHOP_DOCS_PORT=%d", ports[2]))
 	gateway := fmt.Sprintf("https://localhost:%d", ports[0])
 	orders := fmt.Sprintf("https://localhost:%d", ports[1])
 	envDir := filepath.Join(dir, ".devmtls")
 
-	p.must("up", "-d")
+	// --wait: the v2 line waits itself; for v1, which lacks the flag, devmtls
+	// runs up -d and waits in its place.
+	p.must("up", "--wait", "--wait-timeout", "120")
+	for _, svc := range p.status().Services {
+		for _, c := range svc.Containers {
+			if c.State != "running" {
+				t.Errorf("after up --wait, %s is %s", c.Name, c.State)
+			}
+		}
+	}
 	client := loadShopClient(t, envDir)
 	client.waitReady(t, gateway+"/orders")
 	client.waitReady(t, orders+"/whoami")
@@ -250,6 +269,13 @@ func TestExampleShop(t *testing.T) {
 		if !st.Docker.Reachable || st.Docker.APIVersion == "" || st.Credentials == nil || st.Credentials.Mode != certs.ModeShared {
 			t.Errorf("status header %+v %+v", st.Docker, st.Credentials)
 		}
+		wantImpl := compose.ComposeV2
+		if line.V1 {
+			wantImpl = compose.ComposeV1
+		}
+		if c := st.Compose; c == nil || c.Implementation != wantImpl || c.Version != line.Version || c.Error != "" {
+			t.Errorf("status names the compose %+v, want %s %s", c, wantImpl, line.Version)
+		}
 		for _, name := range []string{"orders", "inventory", "gateway"} {
 			svc := st.service(name)
 			c := svc.Containers[0]
@@ -262,13 +288,19 @@ func TestExampleShop(t *testing.T) {
 			if !svc.OptedIn || c.Credentials != compose.CredsCurrent || !mounted || c.State != "running" {
 				t.Errorf("%s: %+v", name, svc)
 			}
+			// The lines name containers differently; status shows what the
+			// Engine has.
+			if want := line.ContainerName(p.name, name, 1); c.Name != want {
+				t.Errorf("%s's container is %s, want %s", name, c.Name, want)
+			}
 		}
 		docs := st.service("docs")
 		if docs == nil || docs.OptedIn || len(docs.Containers) != 1 || docs.Containers[0].Credentials != compose.CredsOptedOut || len(docs.Containers[0].Mounts) != 0 {
 			t.Errorf("docs: %+v", docs)
 		}
 		text := p.must("status")
-		if !strings.Contains(text, "mounted at /var/mtls") || !strings.Contains(text, "opted-out") {
+		if !strings.Contains(text, "mounted at /var/mtls") || !strings.Contains(text, "opted-out") ||
+			!strings.Contains(text, line.Version) || !strings.Contains(text, line.ContainerName(p.name, "orders", 1)) {
 			t.Errorf("status:\n%s", text)
 		}
 	})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ type statusJSON struct {
 	Project     *statusProject          `json:"project"`
 	EnvDir      string                  `json:"env_dir"`
 	Docker      statusDocker            `json:"docker"`
-	Compose     string                  `json:"compose,omitempty"`
+	Compose     *statusCompose          `json:"compose"`
 	Credentials *statusCredentials      `json:"credentials"`
 	Services    []compose.ServiceStatus `json:"services"`
 	// Forwards are the declared forwards' background process, nil when none runs.
@@ -51,6 +52,16 @@ type statusDocker struct {
 	Error         string `json:"error,omitempty"`
 }
 
+// statusCompose is the compose devmtls drives: its command, line and version.
+type statusCompose struct {
+	Command        string                 `json:"command,omitempty"`
+	Implementation compose.Implementation `json:"implementation,omitempty"`
+	Version        string                 `json:"version,omitempty"`
+	// Error says why there is no compose to drive, or why it did not say
+	// its version.
+	Error string `json:"error,omitempty"`
+}
+
 type statusCredentials struct {
 	Mode        certs.Mode    `json:"mode"`
 	KeyType     certs.KeyType `json:"key_type"`
@@ -67,6 +78,7 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 		Use:   "status",
 		Short: "Show the environment: Docker, credentials and expiry, which containers have their credentials mounted",
 		Long: `Report what runs: whether the Docker daemon is reachable (and its API version),
+which compose devmtls drives (docker compose or docker-compose, and its version),
 the environment's credentials and when they expire, and for every compose
 service its containers and whether their credentials are mounted:
 
@@ -99,9 +111,7 @@ func (o *statusOptions) Run(cmd *cobra.Command) error {
 	if p := env.project; p != nil {
 		out.Project = &statusProject{Name: p.Name, Dir: p.Dir, Files: p.Files}
 	}
-	if rt, err := compose.FindRuntime(os.LookupEnv); err == nil {
-		out.Compose = rt.String()
-	}
+	out.Compose = composeStatus(ctx)
 
 	creds, err := env.store.Load(ctx)
 	switch {
@@ -165,8 +175,13 @@ func printStatus(w io.Writer, s statusJSON) {
 	} else {
 		fmt.Fprintf(w, "Docker:       unreachable: %s\n", s.Docker.Error)
 	}
-	if s.Compose != "" {
-		fmt.Fprintf(w, "Compose:      %s\n", s.Compose)
+	switch c := s.Compose; {
+	case c.Command == "":
+		fmt.Fprintf(w, "Compose:      %s\n", c.Error)
+	case c.Error != "":
+		fmt.Fprintf(w, "Compose:      %s (its version is unknown: %s)\n", c.Command, c.Error)
+	default:
+		fmt.Fprintf(w, "Compose:      %s %s (%s)\n", c.Command, c.Version, implementationName(c.Implementation))
 	}
 	switch c := s.Credentials; {
 	case c == nil:
@@ -223,6 +238,35 @@ func printStatus(w io.Writer, s statusJSON) {
 		}
 	}
 	tw.Flush()
+}
+
+// composeStatus finds the compose devmtls would run and asks its version.
+func composeStatus(ctx context.Context) *statusCompose {
+	rt, err := compose.FindRuntime(os.LookupEnv)
+	if err != nil {
+		return &statusCompose{Error: err.Error()}
+	}
+	out := &statusCompose{Command: rt.String()}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a hung compose must not hang status
+	defer cancel()
+	v, err := rt.Version(ctx)
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	out.Implementation, out.Version = v.Implementation, v.Version
+	return out
+}
+
+// implementationName is how status names a compose line to people.
+func implementationName(i compose.Implementation) string {
+	switch i {
+	case compose.ComposeV1:
+		return "the Python docker-compose v1"
+	case compose.ComposeV2:
+		return "the Compose v2 line"
+	}
+	return string(i)
 }
 
 func printForwardsStatus(w io.Writer, s statusJSON) {

@@ -30,6 +30,9 @@ type hybridShop struct {
 	env     []string // what every devmtls command gets
 	project string
 	cluster *certs.Credentials
+	// pricingPort is where containers call pricing (PRICING_PORT), chosen
+	// at run time so that hybrid shops can run side by side.
+	pricingPort string
 }
 
 var (
@@ -45,7 +48,6 @@ var (
 func exampleImages(t testing.TB) {
 	t.Helper()
 	testenv.LookPath(t, "docker", "install Docker Engine (apt-get install docker.io) and start dockerd")
-	testenv.LookPath(t, "docker-compose", "apt-get install docker-compose")
 	testenv.LookPath(t, "haproxy", "apt-get install haproxy")
 	imagesOnce.Do(func() {
 		if err := exec.Command("docker", "info").Run(); err != nil {
@@ -89,7 +91,8 @@ func freeLocalPort(t testing.TB) string {
 	return port
 }
 
-func newHybridShop(t *testing.T, kubeconfig string) *hybridShop {
+// newHybridShop prepares the hybrid shop run with one Compose line.
+func newHybridShop(t *testing.T, kubeconfig string, line testenv.ComposeLine) *hybridShop {
 	t.Helper()
 	exampleImages(t)
 	c := testCluster(t, false)
@@ -112,18 +115,20 @@ func newHybridShop(t *testing.T, kubeconfig string) *hybridShop {
 	}
 	b := make([]byte, 3)
 	rand.Read(b)
-	h.project = "hybrid" + hex.EncodeToString(b)
+	h.project = "devmtls-e2e-hybrid-" + line.Name + "-" + hex.EncodeToString(b)
+	h.pricingPort = freeLocalPort(t)
 	if kubeconfig == "" {
 		kubeconfig = c.kubeconfig
 	}
 	h.env = append(os.Environ(),
 		"COMPOSE_FILE=compose.yaml:compose.hybrid.yaml", "COMPOSE_PROJECT_NAME="+h.project, "KUBECONFIG="+kubeconfig,
-		"PRICING_NAMESPACE="+h.ns, "SHOP_IMAGE="+shopImage, "SHOP_HAPROXY_IMAGE="+haproxyImg,
+		"PRICING_NAMESPACE="+h.ns, "PRICING_PORT="+h.pricingPort, "SHOP_IMAGE="+shopImage, "SHOP_HAPROXY_IMAGE="+haproxyImg,
 		"SHOP_GATEWAY_PORT="+freeLocalPort(t), "SHOP_ORDERS_PORT="+freeLocalPort(t), "SHOP_DOCS_PORT="+freeLocalPort(t),
-		"DEVMTLS_DIR=", "CI=")
+		"DEVMTLS_DIR=", "CI=", line.Env())
 	t.Cleanup(func() {
 		h.run(t, "down", "--remove-orphans", "-t", "1")
-		exec.Command("docker-compose", "-p", h.project, "down", "--remove-orphans").Run()
+		down := line.Args("-p", h.project, "down", "--remove-orphans")
+		exec.Command(down[0], down[1:]...).Run()
 	})
 	return h
 }
@@ -154,11 +159,12 @@ func (h *hybridShop) mustRun(t testing.TB, args ...string) string {
 	return out
 }
 
-// callFromOrders runs shopsvc's mTLS client inside the orders container.
-func (h *hybridShop) callFromOrders(t testing.TB, url string) (string, error) {
+// callPricingFromOrders runs shopsvc's mTLS client inside the orders
+// container against pricing's path, by the name containers use.
+func (h *hybridShop) callPricingFromOrders(t testing.TB, path string) (string, error) {
 	t.Helper()
 	id := strings.TrimSpace(h.mustRun(t, "compose", "ps", "-q", "orders"))
-	out, err := exec.Command("docker", "exec", id, "/shopsvc", "call", url).CombinedOutput()
+	out, err := exec.Command("docker", "exec", id, "/shopsvc", "call", "https://pricing:"+h.pricingPort+path).CombinedOutput()
 	return string(out), err
 }
 
@@ -191,9 +197,13 @@ type statusDoc struct {
 // cluster name over mTLS; a host process does the same through devmtls exec;
 // the flow survives the pricing pod being replaced; down leaves nothing.
 func TestHybridComposeReachesClusterService(t *testing.T) {
-	h := newHybridShop(t, "")
+	testenv.ForEachCompose(t, testHybridComposeReachesClusterService)
+}
+
+func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLine) {
+	h := newHybridShop(t, "", line)
 	out := h.mustRun(t, "up", "-d")
-	if !strings.Contains(out, "forwarding pricing -> svc/pricing in namespace "+h.ns+" for containers at pricing:443") {
+	if !strings.Contains(out, "forwarding pricing -> svc/pricing in namespace "+h.ns+" for containers at pricing:"+h.pricingPort) {
 		t.Fatalf("devmtls up -d did not report the forward:\n%s", out)
 	}
 	st := h.status(t)
@@ -203,7 +213,7 @@ func TestHybridComposeReachesClusterService(t *testing.T) {
 	pid := st.Forwards.PID
 
 	// A container calls the cluster service by its cluster name.
-	body, err := h.callFromOrders(t, "https://pricing:443/price?sku=mug")
+	body, err := h.callPricingFromOrders(t, "/price?sku=mug")
 	if err != nil || !strings.Contains(body, `"price_cents": 1250`) || !strings.Contains(body, `"client": "shop-cluster"`) {
 		t.Fatalf("orders -> pricing: %v\n%s", err, body)
 	}
@@ -233,7 +243,7 @@ func TestHybridComposeReachesClusterService(t *testing.T) {
 	// The pricing pod is replaced; nothing local restarts.
 	h.c.kubectl(t, "-n", h.ns, "delete", "pod", firstPod, "--wait=false")
 	h.c.kubectl(t, "-n", h.ns, "rollout", "status", "deploy/pricing", "--timeout=3m")
-	body, err = h.callFromOrders(t, "https://pricing:443/price?sku=mug")
+	body, err = h.callPricingFromOrders(t, "/price?sku=mug")
 	if err != nil || !strings.Contains(body, `"price_cents": 1250`) || strings.Contains(body, firstPod) {
 		t.Fatalf("after the pod was replaced: %v\n%s", err, body)
 	}
@@ -267,6 +277,10 @@ func TestHybridComposeReachesClusterService(t *testing.T) {
 // TestHybridClusterUnreachableAtUp: compose starts anyway, the forward says
 // why it cannot serve and keeps retrying, and serves once the cluster answers.
 func TestHybridClusterUnreachableAtUp(t *testing.T) {
+	testenv.ForEachCompose(t, testHybridClusterUnreachableAtUp)
+}
+
+func testHybridClusterUnreachableAtUp(t *testing.T, line testenv.ComposeLine) {
 	c := testCluster(t, false)
 	// A kubeconfig whose server is a port nothing listens on yet; later a
 	// plain TCP relay on that port leads to the real API server.
@@ -284,7 +298,7 @@ func TestHybridClusterUnreachableAtUp(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	os.WriteFile(path, []byte(strings.ReplaceAll(string(kc), server, "https://"+relayAddr)), 0o600)
 
-	h := newHybridShop(t, path)
+	h := newHybridShop(t, path, line)
 	out := h.mustRun(t, "up", "-d")
 	if !strings.Contains(out, "warning: forward pricing:") || !strings.Contains(out, "keeps retrying") {
 		t.Fatalf("up -d with the cluster unreachable must warn and go on:\n%s", out)
@@ -292,7 +306,7 @@ func TestHybridClusterUnreachableAtUp(t *testing.T) {
 	if st := h.status(t); st.Forwards == nil || st.Forwards.Forwards[0].LastError == "" {
 		t.Fatalf("status must show the forward's error: %+v", st.Forwards)
 	}
-	if body, err := h.callFromOrders(t, "https://pricing:443/price?sku=mug"); err == nil {
+	if body, err := h.callPricingFromOrders(t, "/price?sku=mug"); err == nil {
 		t.Fatalf("a call succeeded with the cluster unreachable: %s", body)
 	}
 
@@ -305,7 +319,7 @@ func TestHybridClusterUnreachableAtUp(t *testing.T) {
 	go tcpRelay(ln, strings.TrimPrefix(server, "https://"))
 	deadline := time.Now().Add(3 * time.Minute) // backoff tops out at 30s
 	for {
-		body, err := h.callFromOrders(t, "https://pricing:443/price?sku=mug")
+		body, err := h.callPricingFromOrders(t, "/price?sku=mug")
 		if err == nil && strings.Contains(body, `"price_cents": 1250`) {
 			break
 		}
@@ -319,20 +333,25 @@ func TestHybridClusterUnreachableAtUp(t *testing.T) {
 // TestHybridPortInUse: a port the forward needs is taken; up says which and
 // how to fix it, before compose starts anything.
 func TestHybridPortInUse(t *testing.T) {
-	h := newHybridShop(t, "")
-	os.WriteFile(filepath.Join(h.dir, "compose.hybrid.yaml"), []byte(`x-devmtls:
-  forwards:
-    - {target: svc/pricing, namespace: `+h.ns+`, ports: ["18443:443"]}
-services:
-  orders:
-    environment: {PRICING_URL: "https://pricing:18443"}
-`), 0o644)
-	gw := bridgeGateway(t)
-	ln, err := net.Listen("tcp", net.JoinHostPort(gw, "18443"))
+	testenv.ForEachCompose(t, testHybridPortInUse)
+}
+
+func testHybridPortInUse(t *testing.T, line testenv.ComposeLine) {
+	h := newHybridShop(t, "", line)
+	// Something else holds a port the forward needs, chosen now.
+	ln, err := net.Listen("tcp", net.JoinHostPort(bridgeGateway(t), "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	os.WriteFile(filepath.Join(h.dir, "compose.hybrid.yaml"), []byte(`x-devmtls:
+  forwards:
+    - {target: svc/pricing, namespace: `+h.ns+`, ports: ["`+port+`:443"]}
+services:
+  orders:
+    environment: {PRICING_URL: "https://pricing:`+port+`"}
+`), 0o644)
 	out, code := h.run(t, "up", "-d")
 	if code != 1 || !strings.Contains(out, "forward pricing: a port it needs is already in use") || !strings.Contains(out, "ports:") {
 		t.Fatalf("exit %d\n%s", code, out)
