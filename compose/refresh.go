@@ -8,6 +8,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
@@ -115,4 +116,24 @@ func RefreshCopies(ctx context.Context, envDir string, creds *certs.Credentials)
 		}
 	}
 	return updated, errors.Join(errs...)
+}
+
+// LiveCredentials makes the environment's dev credentials a live source
+// (certs.Live; the caller runs its Run) for a process that serves them for
+// long: a forward. It renews them once they are due, and whenever they
+// change — its own renewal, a rotation or renewal by another devmtls — it
+// brings the compose copies along (RefreshCopies), so containers find the new
+// files in their mounted directories. logf receives what happened, prefixed.
+func LiveCredentials(store *certs.Store, initial *certs.Credentials, logf func(string, ...any)) (*certs.Live, error) {
+	say := func(format string, args ...any) { logf("dev credentials: "+format, args...) }
+	return certs.NewLive(store, initial, certs.LiveOptions{Renew: true, Logf: say,
+		OnChange: func(ctx context.Context, c *certs.Credentials) {
+			updated, err := RefreshCopies(ctx, store.Dir, c)
+			if len(updated) > 0 {
+				say("brought the compose copies of %s up to date", strings.Join(updated, ", "))
+			}
+			if err != nil {
+				say("could not bring every compose copy up to date (devmtls up will): %v", err)
+			}
+		}})
 }
