@@ -97,11 +97,11 @@ type ForwardState struct {
 	ClusterFingerprint string `json:"cluster_fingerprint_sha256,omitempty"`
 	// Stale is set by devmtls status, not by the process: the forward serves
 	// a dev certificate other than the environment's current one.
-	Stale bool `json:"stale,omitempty"`
-	Active             int64  `json:"active_connections"`
-	Total              int64  `json:"total_connections"`
-	LastError          string `json:"last_error,omitempty"`
-	LastErrorAt        string `json:"last_error_at,omitempty"`
+	Stale       bool   `json:"stale,omitempty"`
+	Active      int64  `json:"active_connections"`
+	Total       int64  `json:"total_connections"`
+	LastError   string `json:"last_error,omitempty"`
+	LastErrorAt string `json:"last_error_at,omitempty"`
 }
 
 // AddrVar is the variable that tells a host process where a forward is,
