@@ -57,6 +57,21 @@ func roundTrip(addr string, cfg *tls.Config) error {
 	return err
 }
 
+// rotateFromAnotherProcess runs devmtls certs rotate on dir and returns the
+// new credentials.
+func rotateFromAnotherProcess(t testing.TB, dir string) *certs.Credentials {
+	t.Helper()
+	out, code := devmtls(t, "--dir", dir, "certs", "rotate")
+	if code != 0 {
+		t.Fatalf("devmtls certs rotate: exit %d\n%s", code, out)
+	}
+	c, err := (&certs.Store{Dir: dir}).Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // pausedTransfer echoes size bytes over conn in two halves and waits, after
 // the first half came back, until resume is closed: what happens in between
 // happens during an open transfer.
@@ -139,14 +154,7 @@ func TestForwardFollowsRotationDuringTransfer(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	out, code := devmtls(t, "--dir", s.dev.Dir, "certs", "rotate")
-	if code != 0 {
-		t.Fatalf("devmtls certs rotate: exit %d\n%s", code, out)
-	}
-	rotated, err := (&certs.Store{Dir: s.dev.Dir}).Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	rotated := rotateFromAnotherProcess(t, s.dev.Dir)
 	within(t, liveWithin, "a connection with the new keypair", func() error {
 		return roundTrip(addr, rotated.ClientConfig(rotated.Top, "localhost"))
 	})
@@ -213,14 +221,7 @@ func TestForwardKeepsLastGoodCredentials(t *testing.T) {
 		t.Errorf("said %d times; once per cause:\n%s", n, f.stderr)
 	}
 
-	out, code := devmtls(t, "--dir", s.dev.Dir, "certs", "rotate")
-	if code != 0 {
-		t.Fatalf("devmtls certs rotate: exit %d\n%s", code, out)
-	}
-	fixed, err := (&certs.Store{Dir: s.dev.Dir}).Load(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	fixed := rotateFromAnotherProcess(t, s.dev.Dir)
 	within(t, liveWithin, "the repaired credentials are served", func() error {
 		return roundTrip(addr, fixed.ClientConfig(fixed.Top, "localhost"))
 	})
