@@ -155,9 +155,11 @@ func (s *secretSource) refresh() {
 	s.data = data
 	s.creds, s.err = CredentialsFromSecret(secret)
 	switch {
+	case !had:
+		// First sight: whoever asks for the credentials reports a problem.
 	case s.err != nil:
-		s.f.opts.Logf("%v", s.err)
-	case had:
+		s.f.opts.Logf("secret %s/%s changed, and new connections fail: %v", s.namespace, s.name, s.err)
+	default:
 		s.f.opts.Logf("secret %s/%s changed; new connections present its new certificate (SHA-256 %s)", s.namespace, s.name,
 			certs.Fingerprint(s.creds.Certificate.Leaf))
 	}
