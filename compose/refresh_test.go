@@ -3,11 +3,13 @@ package compose
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/devmtls/devmtls/certs"
 )
@@ -113,5 +115,38 @@ func TestDoctoredRecipeIsRefused(t *testing.T) {
 	_, err := RefreshCopies(context.Background(), filepath.Join(dir, ".devmtls"), creds)
 	if err == nil || !strings.Contains(err.Error(), "is damaged") || !strings.Contains(err.Error(), rec) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestLiveCredentialsRenewAndBringCopiesAlong: a forward's live source that
+// runs past the renewal point (the store's clock moved, no sleeping) renews
+// the credentials and rewrites the copies mounted in the containers.
+func TestLiveCredentialsRenewAndBringCopiesAlong(t *testing.T) {
+	dir := writeProject(t, map[string]string{"compose.yaml": refreshProject})
+	_, creds, plan := planFor(t, dir, LoadOptions{})
+	ctx := context.Background()
+	if _, err := plan.Write(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := creds.RenewAt().Add(time.Hour)
+	store := &certs.Store{Dir: plan.EnvDir, Now: func() time.Time { return now }}
+	var log strings.Builder
+	live, err := LiveCredentials(store, creds, func(format string, args ...any) { fmt.Fprintf(&log, format+"\n", args...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	live.Poll(ctx)
+	renewed := live.Current()
+	if renewed.Fingerprint == creds.Fingerprint {
+		t.Fatalf("not renewed past the renewal point:\n%s", log.String())
+	}
+	got, err := os.ReadFile(filepath.Join(plan.EnvDir, CopiesDir, "db", "postgres", "cert"))
+	if err != nil || !bytes.Equal(got, renewed.Top.CertPEM) {
+		t.Fatalf("the copies do not hold the renewed certificate (%v):\n%s", err, log.String())
+	}
+	for _, want := range []string{"dev credentials: renewed", "dev credentials: brought the compose copies of api, db up to date"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
 	}
 }
