@@ -90,6 +90,12 @@ func RefreshCopies(ctx context.Context, envDir string, creds *certs.Credentials)
 		return nil, err
 	}
 	defer l.Unlock()
+	// Credentials superseded while this waited for the lock must not
+	// overwrite copies of newer ones: whoever made those brings the copies
+	// along (a forward's next look does too).
+	if cur, err := (&certs.Store{Dir: envDir}).Load(ctx); err == nil && cur.Fingerprint != creds.Fingerprint {
+		return nil, nil
+	}
 	rec, err := readRecord(d)
 	if err != nil {
 		return nil, err

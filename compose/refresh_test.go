@@ -150,3 +150,28 @@ func TestLiveCredentialsRenewAndBringCopiesAlong(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshCopiesIgnoresSupersededCredentials: a refresh for credentials
+// that are no longer the environment's (a second rotation came first) leaves
+// the copies of the newer ones alone.
+func TestRefreshCopiesIgnoresSupersededCredentials(t *testing.T) {
+	dir := writeProject(t, map[string]string{"compose.yaml": refreshProject})
+	p, old, plan := planFor(t, dir, LoadOptions{})
+	ctx := context.Background()
+	if _, err := plan.Write(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := (&certs.Store{Dir: plan.EnvDir}).Rotate(ctx, p.CertsRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RefreshCopies(ctx, plan.EnvDir, res.Credentials); err != nil {
+		t.Fatal(err)
+	}
+	if updated, err := RefreshCopies(ctx, plan.EnvDir, old); err != nil || len(updated) != 0 {
+		t.Fatalf("a refresh for superseded credentials wrote %v (%v)", updated, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(plan.EnvDir, CopiesDir, "api", "mtls", "tls.crt")); !bytes.Equal(got, res.Credentials.Top.CertPEM) {
+		t.Error("the copies no longer hold the current credentials")
+	}
+}
