@@ -72,6 +72,20 @@ func rotateFromAnotherProcess(t testing.TB, dir string) *certs.Credentials {
 	return c
 }
 
+// echoForward runs devmtls forward to a one-pod echo Deployment and checks a
+// first connection; it returns the shop, the forward and its IPv4 address.
+func echoForward(t *testing.T) (*shop, *forward, string) {
+	t.Helper()
+	s := newShop(t, false)
+	s.c.deployMTLS(t, s.ns, "echo", 1, "echo")
+	f := s.forward(t, 2, "svc/echo", ":443")
+	addr := f.ipv4(t, 0)
+	if err := roundTrip(addr, s.devClient()); err != nil {
+		t.Fatal(err)
+	}
+	return s, f, addr
+}
+
 // pausedTransfer echoes size bytes over conn in two halves and waits, after
 // the first half came back, until resume is closed: what happens in between
 // happens during an open transfer.
@@ -191,13 +205,7 @@ func TestForwardFollowsRotationDuringTransfer(t *testing.T) {
 // while the forward runs: it goes on serving the pair it has and says why
 // once; the rotation its message suggests is then picked up.
 func TestForwardKeepsLastGoodCredentials(t *testing.T) {
-	s := newShop(t, false)
-	s.c.deployMTLS(t, s.ns, "echo", 1, "echo")
-	f := s.forward(t, 2, "svc/echo", ":443")
-	addr := f.ipv4(t, 0)
-	if err := roundTrip(addr, s.devClient()); err != nil {
-		t.Fatal(err)
-	}
+	s, f, addr := echoForward(t)
 	key := filepath.Join(s.dev.Dir, certs.FileKey)
 	data, err := os.ReadFile(key)
 	if err != nil {
@@ -232,13 +240,7 @@ func TestForwardKeepsLastGoodCredentials(t *testing.T) {
 // connection succeeds. The Secret deleted: connections fail with the
 // missing-Secret sentence; recreated: they succeed again.
 func TestForwardFollowsTheClusterSecret(t *testing.T) {
-	s := newShop(t, false)
-	s.c.deployMTLS(t, s.ns, "echo", 1, "echo")
-	f := s.forward(t, 2, "svc/echo", ":443")
-	addr := f.ipv4(t, 0)
-	if err := roundTrip(addr, s.devClient()); err != nil {
-		t.Fatal(err)
-	}
+	s, f, addr := echoForward(t)
 
 	next := keypair(t, certs.Request{CommonName: "tester-next"})
 	s.c.kubectl(t, "-n", s.ns, "delete", "secret", "mtls")
