@@ -254,9 +254,8 @@ func (s *Store) renewReason(stored *Spec, want Spec, cur *Credentials) string {
 	case now.Before(cur.NotBefore):
 		return "not valid yet (was the clock changed?)"
 	}
-	lifetime := cur.NotAfter.Sub(cur.NotBefore)
-	if left := cur.NotAfter.Sub(now); left < lifetime/3 {
-		return "expires in " + roundDuration(left)
+	if now.After(cur.RenewAt()) {
+		return "expires in " + roundDuration(cur.NotAfter.Sub(now))
 	}
 	return ""
 }

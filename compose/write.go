@@ -40,6 +40,11 @@ type record struct {
 	// Services maps each service devmtls wrote copies for to the copy
 	// directories it created for it.
 	Services map[string][]string `json:"services"`
+	// Recipes say how each service's copies are made from the credentials,
+	// so they can be remade when the credentials change while no devmtls up
+	// runs (see RefreshCopies). Records written before recipes existed have
+	// none; the next devmtls up adds them.
+	Recipes map[string]recipe `json:"recipes,omitempty"`
 }
 
 // WriteResult says what Write changed on disk.
@@ -76,13 +81,14 @@ func (p *Plan) Write(ctx context.Context) (*WriteResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	next := &record{Version: recordVersion, Services: map[string][]string{}}
+	next := &record{Version: recordVersion, Services: map[string][]string{}, Recipes: map[string]recipe{}}
 	for _, sp := range p.Services {
 		next.Services[sp.Service.Name] = sp.copyNames()
+		next.Recipes[sp.Service.Name] = recipeOf(sp)
 	}
 	// Everything about to be created is recorded before it exists, so a
 	// crash never leaves a directory devmtls would not recognise as its own.
-	union := &record{Version: recordVersion, Services: maps.Clone(old.Services)}
+	union := &record{Version: recordVersion, Services: maps.Clone(old.Services), Recipes: old.Recipes}
 	for name, dirs := range next.Services {
 		union.Services[name] = unionNames(union.Services[name], dirs)
 	}
@@ -175,6 +181,14 @@ func parseRecord(p string, data []byte) (*record, error) {
 			if dir != mainCopy && dir != postgresCopy {
 				return nil, recordError(p, fmt.Sprintf("service %s: %q is not a directory devmtls writes", name, dir))
 			}
+		}
+	}
+	for name, r := range rec.Recipes {
+		if _, ok := rec.Services[name]; !ok {
+			return nil, recordError(p, fmt.Sprintf("recipe for %q, a service without copies", name))
+		}
+		if err := r.validate(); err != nil {
+			return nil, recordError(p, fmt.Sprintf("service %s: %v", name, err))
 		}
 	}
 	return &rec, nil

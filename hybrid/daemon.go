@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/compose"
 	"github.com/devmtls/devmtls/internal/envdir"
 	"github.com/devmtls/devmtls/internal/kubeconfig"
 	"github.com/devmtls/devmtls/portforward"
@@ -66,15 +67,14 @@ func Run(ctx context.Context, envDir string, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	creds, err := (&certs.Store{Dir: d.Path(".")}).Load(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	live, err := liveCredentials(ctx, d.Path("."), logf)
 	if err != nil {
 		return err
 	}
-	local := creds.ServerConfig(creds.Top)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 
-	all, err := serveAll(ctx, spec, local, logf)
+	all, err := serveAll(ctx, spec, live.ServerConfig(), logf)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func Run(ctx context.Context, envDir string, log io.Writer) error {
 	st := &State{PID: os.Getpid(), Start: start, EnvDir: d.Path("."), SpecHash: spec.Hash(), StartedAt: time.Now().UTC()}
 	var last []ForwardState
 	for {
-		cur := snapshot(all)
+		cur := snapshot(all, live)
 		if !reflect.DeepEqual(cur, last) {
 			st.Forwards, st.UpdatedAt = cur, time.Now().UTC()
 			if err := writeState(d, st); err != nil {
@@ -98,6 +98,24 @@ func Run(ctx context.Context, envDir string, log io.Writer) error {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// liveCredentials serves the environment's dev credentials as a live source:
+// every listener takes them per connection, so a rotation or renewal by any
+// devmtls reaches running forwards without a restart; the process renews
+// them itself when due and keeps the compose copies following them.
+func liveCredentials(ctx context.Context, envDir string, logf func(string, ...any)) (*certs.Live, error) {
+	store := &certs.Store{Dir: envDir}
+	creds, err := store.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live, err := compose.LiveCredentials(store, creds, logf)
+	if err != nil {
+		return nil, err
+	}
+	go live.Run(ctx)
+	return live, nil
 }
 
 func serveAll(ctx context.Context, spec Spec, local *tls.Config, logf func(string, ...any)) ([]*served, error) {
@@ -125,27 +143,29 @@ func closeAll(all []*served) {
 // `devmtls exec` does when no background process runs.
 type Local struct {
 	all    []*served
+	live   *certs.Live
 	cancel context.CancelFunc
 }
 
 // ServeLocal starts the forwards of spec for host processes; Close ends them.
 func ServeLocal(ctx context.Context, envDir string, spec Spec, logf func(string, ...any)) (*Local, error) {
-	creds, err := (&certs.Store{Dir: envDir}).Load(ctx)
-	if err != nil {
-		return nil, err
-	}
 	spec.ContainerAddress = ""
 	ctx, cancel := context.WithCancel(ctx)
-	all, err := serveAll(ctx, spec, creds.ServerConfig(creds.Top), logf)
+	live, err := liveCredentials(ctx, envDir, logf)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	return &Local{all: all, cancel: cancel}, nil
+	all, err := serveAll(ctx, spec, live.ServerConfig(), logf)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &Local{all: all, live: live, cancel: cancel}, nil
 }
 
 // Forwards reports the forwards as served.
-func (l *Local) Forwards() []ForwardState { return snapshot(l.all) }
+func (l *Local) Forwards() []ForwardState { return snapshot(l.all, l.live) }
 
 // Close stops the forwards.
 func (l *Local) Close() {
@@ -216,10 +236,11 @@ func hostPort(listen int) int {
 	return listen
 }
 
-func snapshot(all []*served) []ForwardState {
+func snapshot(all []*served, live *certs.Live) []ForwardState {
 	var out []ForwardState
 	for _, s := range all {
-		fs := ForwardState{As: s.spec.As, Target: s.spec.Target, Namespace: s.namespace, LastError: s.err}
+		fs := ForwardState{As: s.spec.As, Target: s.spec.Target, Namespace: s.namespace, LastError: s.err,
+			DevFingerprint: live.Fingerprint()}
 		if s.fwd != nil {
 			for i, l := range s.fwd.Status() {
 				if s.containers && i < len(s.ports) {
@@ -227,7 +248,7 @@ func snapshot(all []*served) []ForwardState {
 				} else {
 					fs.Host = append(fs.Host, l.Address)
 				}
-				fs.Pod = l.Pod
+				fs.Pod, fs.ClusterFingerprint = l.Pod, l.ClusterFingerprint
 				fs.Active, fs.Total = l.Active, l.Total
 				fs.LastError, fs.LastErrorAt = l.LastError, l.LastErrorAt
 			}

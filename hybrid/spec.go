@@ -87,13 +87,21 @@ type ForwardState struct {
 	Namespace string `json:"namespace"`
 	// Containers are the addresses containers reach (bridge address:listen);
 	// Host the loopback addresses host processes use, per port.
-	Containers  []string `json:"containers"`
-	Host        []string `json:"host"`
-	Pod         string   `json:"pod,omitempty"`
-	Active      int64    `json:"active_connections"`
-	Total       int64    `json:"total_connections"`
-	LastError   string   `json:"last_error,omitempty"`
-	LastErrorAt string   `json:"last_error_at,omitempty"`
+	Containers []string `json:"containers"`
+	Host       []string `json:"host"`
+	Pod        string   `json:"pod,omitempty"`
+	// DevFingerprint is the SHA-256 fingerprint of the dev certificate the
+	// forward serves to containers and host processes; ClusterFingerprint
+	// that of the certificate it presents to the pods.
+	DevFingerprint     string `json:"dev_fingerprint_sha256,omitempty"`
+	ClusterFingerprint string `json:"cluster_fingerprint_sha256,omitempty"`
+	// Stale is set by devmtls status, not by the process: the forward serves
+	// a dev certificate other than the environment's current one.
+	Stale       bool   `json:"stale,omitempty"`
+	Active      int64  `json:"active_connections"`
+	Total       int64  `json:"total_connections"`
+	LastError   string `json:"last_error,omitempty"`
+	LastErrorAt string `json:"last_error_at,omitempty"`
 }
 
 // AddrVar is the variable that tells a host process where a forward is,

@@ -83,6 +83,22 @@ type Spec struct {
 	Known []string
 	// Targets are the configurations to write, one per language.
 	Targets []Target
+	// EnvDir is the absolute environment directory the variables point
+	// into. When set, every configuration brings the credentials up to date
+	// before each launch by running `devmtls --dir EnvDir certs` (a VS Code
+	// preLaunchTask, a JetBrains before-launch step), so a service started
+	// from the IDE a month later never gets expired credentials.
+	EnvDir string
+}
+
+// RenewName names the VS Code task and the JetBrains run configuration that
+// bring the credentials up to date before a launch.
+const RenewName = "devmtls: certs"
+
+// renewArgs are the arguments of devmtls for the renewal step, with the
+// environment directory written relative to the project where it can be.
+func renewArgs(spec Spec, macro string) []string {
+	return []string{"--dir", withMacro(spec.ProjectDir, macro, spec.EnvDir), "certs"}
 }
 
 // ConfigName is the name of the configuration devmtls owns for lang (and

@@ -106,11 +106,17 @@ func TestMergeRunConfigUpdatesInPlace(t *testing.T) {
 			t.Errorf("user setting changed: %s = %q", o.Name, o.Value)
 		}
 	}
-	// Only the <envs> lines differ from what PyCharm wrote.
+	// Only the <envs> lines and the before-launch step differ from what
+	// PyCharm wrote; the user's own step stays first.
+	if !strings.Contains(string(out), `run_configuration_name="migrate" run_configuration_type="PythonConfigurationType" />
+      <option name="RunConfigurationTask" enabled="true" run_configuration_name="devmtls: certs" run_configuration_type="ShConfigurationType" />
+    </method>`) {
+		t.Errorf("before-launch step missing or misplaced:\n%s", out)
+	}
 	withoutEnvs := func(s string) string {
 		var keep []string
 		for _, l := range strings.Split(s, "\n") {
-			if !strings.Contains(l, "<env ") {
+			if !strings.Contains(l, "<env ") && !strings.Contains(l, `"devmtls: certs"`) {
 				keep = append(keep, l)
 			}
 		}
@@ -169,7 +175,9 @@ func TestNewRunConfigs(t *testing.T) {
     <kind value="DIRECTORY" />
     <directory value="$PROJECT_DIR$/cmd/orders" />
     <filePath value="$PROJECT_DIR$" />
-    <method v="2" />
+    <method v="2">
+      <option name="RunConfigurationTask" enabled="true" run_configuration_name="devmtls: certs" run_configuration_type="ShConfigurationType" />
+    </method>
   </configuration>
 </component>
 `
@@ -194,7 +202,7 @@ func TestWriteJetBrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 3 || !res[0].Created || !res[0].Changed {
+	if len(res) != 4 || !res[0].Created || !res[0].Changed || res[3].Path != RenewConfigPath(dir) {
 		t.Fatalf("results = %+v", res)
 	}
 	snapshot := func() map[string]string {
@@ -208,7 +216,7 @@ func TestWriteJetBrains(t *testing.T) {
 		return out
 	}
 	first := snapshot()
-	if len(first) != 4 || !strings.HasPrefix(first["mine.run.xml"], string(mine)) {
+	if len(first) != 5 || !strings.HasPrefix(first["mine.run.xml"], string(mine)) {
 		t.Errorf(".run = %v", first)
 	}
 	for _, name := range []string{"devmtls-go.run.xml", "devmtls-python.run.xml", "devmtls-node.run.xml"} {

@@ -55,3 +55,10 @@ func writeJSONValue(b *strings.Builder, v any, indent, unit string) {
 		panic("ide: unsupported JSON value")
 	}
 }
+
+// jsonValue is v (see field) as a hujson value on one line.
+func jsonValue(v any) hujson.Value {
+	var b strings.Builder
+	writeJSONValue(&b, v, "", "")
+	return mustParse(b.String())
+}

@@ -27,13 +27,36 @@ const newLaunchJSON = "{\n    \"version\": \"0.2.0\",\n    \"configurations\": [
 var utf8BOM = []byte("\xef\xbb\xbf")
 
 // WriteVSCode adds devmtls's launch configurations to the project's
-// .vscode/launch.json, or updates the variables of those already there. The
-// file is rewritten atomically and only when its content changes.
-func WriteVSCode(spec Spec) (Result, error) {
-	path := LaunchPath(spec.ProjectDir)
+// .vscode/launch.json, or updates the variables of those already there, and
+// (with Spec.EnvDir) the task they run before each launch to
+// .vscode/tasks.json. Each file is rewritten atomically and only when its
+// content changes.
+func WriteVSCode(spec Spec) ([]Result, error) {
+	launch, err := writeJSONFile(LaunchPath(spec.ProjectDir), func(src []byte) ([]byte, []string, []string, error) {
+		return MergeLaunch(src, spec)
+	})
+	if err != nil || spec.EnvDir == "" {
+		return []Result{launch}, err
+	}
+	tasks, err := writeJSONFile(TasksPath(spec.ProjectDir), func(src []byte) ([]byte, []string, []string, error) {
+		out, added, updated, err := MergeTasks(src, spec)
+		var a, u []string
+		if added {
+			a = []string{RenewName}
+		}
+		if updated {
+			u = []string{RenewName}
+		}
+		return out, a, u, err
+	})
+	return []Result{launch, tasks}, err
+}
+
+// writeJSONFile merges into one JSON-with-comments file of .vscode.
+func writeJSONFile(path string, merge func(src []byte) (out []byte, added, updated []string, err error)) (Result, error) {
 	res := Result{Path: path}
-	// Write through a symlinked launch.json (dotfiles setups) instead of
-	// replacing the link with a file.
+	// Write through a symlinked file (dotfiles setups) instead of replacing
+	// the link with a file.
 	if target, err := filepath.EvalSymlinks(path); err == nil {
 		path = target
 	}
@@ -49,7 +72,7 @@ func WriteVSCode(spec Spec) (Result, error) {
 			perm = fi.Mode().Perm()
 		}
 	}
-	out, added, updated, err := MergeLaunch(src, spec)
+	out, added, updated, err := merge(src)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", res.Path, err)
 	}
@@ -77,33 +100,15 @@ func WriteVSCode(spec Spec) (Result, error) {
 // stale ones (Spec.Known) removed, and everything else the user changed —
 // program, args, cwd, their own variables — stays.
 func MergeLaunch(src []byte, spec Spec) (out []byte, added, updated []string, err error) {
-	bom := bytes.HasPrefix(src, utf8BOM)
-	body := bytes.TrimPrefix(src, utf8BOM)
-	if len(bytes.TrimSpace(body)) == 0 {
-		body = []byte(newLaunchJSON)
-	}
-	root, err := hujson.Parse(body)
+	doc, err := openJSON(src, newLaunchJSON)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("not valid JSON with comments (%v); fix the file or move it aside", err)
+		return nil, nil, nil, err
 	}
-	rootObj, ok := root.Value.(*hujson.Object)
-	if !ok {
-		return nil, nil, nil, fmt.Errorf("the top level is not a JSON object; fix the file or move it aside")
+	m := doc.merger
+	arr, arrIndent, err := doc.array("configurations")
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	m := &launchMerger{src: body, unit: detectIndentUnit(body), indents: map[any]string{}}
-	rootIndent := m.indent(&root)
-	confs := member(rootObj, "configurations")
-	if confs == nil {
-		arr := mustParse("[]")
-		appendMember(rootObj, rootIndent, m.unit, "configurations", arr)
-		confs = member(rootObj, "configurations")
-		m.indents[confs.Value] = m.memberIndent(rootObj, rootIndent)
-	}
-	arr, ok := confs.Value.(*hujson.Array)
-	if !ok {
-		return nil, nil, nil, fmt.Errorf(`"configurations" is not an array; fix the file or move it aside`)
-	}
-	arrIndent := m.indent(confs)
 	vars := values(spec, VSCodeMacro)
 	for _, t := range spec.Targets {
 		name := ConfigName(t.Lang, spec.Service)
@@ -122,6 +127,7 @@ func MergeLaunch(src []byte, spec Spec) (out []byte, added, updated []string, er
 				return nil, nil, nil, fmt.Errorf("configuration %q: %w", name, err)
 			}
 			changed = changed || c
+			changed = m.addPreLaunchTask(cfg, m.indent(&arr.Elements[i]), spec) || changed
 		}
 		switch {
 		case !found:
@@ -137,17 +143,69 @@ func MergeLaunch(src []byte, spec Spec) (out []byte, added, updated []string, er
 			updated = append(updated, name)
 		}
 	}
-	out = root.Pack()
-	if usesCRLF(body) {
-		out = toCRLF(out)
-	}
-	if bom {
-		out = append(append([]byte{}, utf8BOM...), out...)
-	}
+	out = doc.pack()
 	return out, added, updated, nil
 }
 
-type launchMerger struct {
+// jsonDoc is a JSON-with-comments file being edited.
+type jsonDoc struct {
+	bom    bool // the file starts with a UTF-8 byte order mark
+	body   []byte
+	root   hujson.Value
+	obj    *hujson.Object
+	merger *jsonMerger
+}
+
+// openJSON parses src (empty: a new file holding fresh) as VS Code reads its
+// files: JSON with comments and trailing commas, an optional BOM.
+func openJSON(src []byte, fresh string) (*jsonDoc, error) {
+	d := &jsonDoc{bom: bytes.HasPrefix(src, utf8BOM), body: bytes.TrimPrefix(src, utf8BOM)}
+	if len(bytes.TrimSpace(d.body)) == 0 {
+		d.body = []byte(fresh)
+	}
+	var err error
+	if d.root, err = hujson.Parse(d.body); err != nil {
+		return nil, fmt.Errorf("not valid JSON with comments (%v); fix the file or move it aside", err)
+	}
+	var ok bool
+	if d.obj, ok = d.root.Value.(*hujson.Object); !ok {
+		return nil, fmt.Errorf("the top level is not a JSON object; fix the file or move it aside")
+	}
+	d.merger = &jsonMerger{src: d.body, unit: detectIndentUnit(d.body), indents: map[any]string{}}
+	return d, nil
+}
+
+// array returns the top-level array name, added when missing, with the
+// indentation of its line.
+func (d *jsonDoc) array(name string) (*hujson.Array, string, error) {
+	m := d.merger
+	rootIndent := m.indent(&d.root)
+	v := member(d.obj, name)
+	if v == nil {
+		appendMember(d.obj, rootIndent, m.unit, name, mustParse("[]"))
+		v = member(d.obj, name)
+		m.indents[v.Value] = m.memberIndent(d.obj, rootIndent)
+	}
+	arr, ok := v.Value.(*hujson.Array)
+	if !ok {
+		return nil, "", fmt.Errorf("%q is not an array; fix the file or move it aside", name)
+	}
+	return arr, m.indent(v), nil
+}
+
+// pack renders the edited file with its line endings and BOM.
+func (d *jsonDoc) pack() []byte {
+	out := d.root.Pack()
+	if usesCRLF(d.body) {
+		out = toCRLF(out)
+	}
+	if d.bom {
+		out = append(append([]byte{}, utf8BOM...), out...)
+	}
+	return out
+}
+
+type jsonMerger struct {
 	src  []byte
 	unit string
 	// indents holds the line indentation of containers devmtls inserted, which
@@ -156,7 +214,7 @@ type launchMerger struct {
 }
 
 // indent is the indentation of the line a container value starts on.
-func (m *launchMerger) indent(v *hujson.Value) string {
+func (m *jsonMerger) indent(v *hujson.Value) string {
 	switch v.Value.(type) {
 	case *hujson.Object, *hujson.Array: // comparable map keys
 		if ind, ok := m.indents[v.Value]; ok {
@@ -167,7 +225,7 @@ func (m *launchMerger) indent(v *hujson.Value) string {
 }
 
 // memberIndent is the indentation of obj's last member.
-func (m *launchMerger) memberIndent(obj *hujson.Object, objIndent string) string {
+func (m *jsonMerger) memberIndent(obj *hujson.Object, objIndent string) string {
 	if n := len(obj.Members); n > 0 {
 		b := obj.Members[n-1].Name.BeforeExtra
 		if nl := bytes.LastIndexByte(b, '\n'); nl >= 0 {
@@ -177,7 +235,7 @@ func (m *launchMerger) memberIndent(obj *hujson.Object, objIndent string) string
 	return objIndent + m.unit
 }
 
-func (m *launchMerger) elementIndent(arr *hujson.Array, arrIndent string) string {
+func (m *jsonMerger) elementIndent(arr *hujson.Array, arrIndent string) string {
 	if n := len(arr.Elements); n > 0 {
 		b := arr.Elements[n-1].BeforeExtra
 		if nl := bytes.LastIndexByte(b, '\n'); nl >= 0 {
@@ -188,7 +246,7 @@ func (m *launchMerger) elementIndent(arr *hujson.Array, arrIndent string) string
 }
 
 // mergeEnv sets devmtls's variables in cfg's "env" and removes stale ones.
-func (m *launchMerger) mergeEnv(cfg *hujson.Object, cfgIndent string, spec Spec) (bool, error) {
+func (m *jsonMerger) mergeEnv(cfg *hujson.Object, cfgIndent string, spec Spec) (bool, error) {
 	vars := values(spec, VSCodeMacro)
 	env := member(cfg, "env")
 	if env == nil {
@@ -226,6 +284,17 @@ func (m *launchMerger) mergeEnv(cfg *hujson.Object, cfgIndent string, spec Spec)
 	return changed, nil
 }
 
+// addPreLaunchTask makes an existing configuration of devmtls run the renewal
+// task before each launch, unless it already names a preLaunchTask: one the
+// user chose stays (they may chain devmtls's from it).
+func (m *jsonMerger) addPreLaunchTask(cfg *hujson.Object, cfgIndent string, spec Spec) bool {
+	if spec.EnvDir == "" || member(cfg, "preLaunchTask") != nil {
+		return false
+	}
+	appendMember(cfg, cfgIndent, m.unit, "preLaunchTask", hujson.Value{Value: hujson.String(RenewName)})
+	return true
+}
+
 // launchConfigJSON is a new launch configuration for t, as VS Code's own
 // snippets write it for each debugger, plus the variables.
 func launchConfigJSON(spec Spec, t Target, name string, vars []hostenv.Var, indent, unit string) string {
@@ -260,6 +329,9 @@ func launchConfigJSON(spec Spec, t Target, name string, vars []hostenv.Var, inde
 		if t.Dir != "" {
 			cfg = append(cfg, field{"cwd", rel(t.Dir)})
 		}
+	}
+	if spec.EnvDir != "" {
+		cfg = append(cfg, field{"preLaunchTask", RenewName})
 	}
 	cfg = append(cfg, field{"env", env}, field{"presentation", []field{{"group", Group}}})
 	return renderJSON(cfg, indent, unit)

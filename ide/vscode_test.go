@@ -51,7 +51,7 @@ func testSpec(t testing.TB, dir string) Spec {
 		t.Fatal(err)
 	}
 	return Spec{ProjectDir: dir, Vars: vars, Known: hostenv.KnownNames(hostenv.DefaultNames()),
-		Targets: []Target{{Lang: Go}, {Lang: Python}, {Lang: Node}}}
+		Targets: []Target{{Lang: Go}, {Lang: Python}, {Lang: Node}}, EnvDir: files}
 }
 
 // standard parses HuJSON into plain Go values.
@@ -197,6 +197,7 @@ func TestMergeLaunchNewFile(t *testing.T) {
             "request": "launch",
             "mode": "auto",
             "program": "${workspaceFolder}/cmd/server",
+            "preLaunchTask": "devmtls: certs",
             "env": {
                 "MTLS_CERT": "${workspaceFolder}/.devmtls/cert",
                 "MTLS_KEY": "${workspaceFolder}/.devmtls/key",
@@ -278,10 +279,14 @@ func TestMergeLaunchRejects(t *testing.T) {
 func TestWriteVSCode(t *testing.T) {
 	dir := t.TempDir()
 	spec := testSpec(t, dir)
-	res, err := WriteVSCode(spec)
+	results, err := WriteVSCode(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(results) != 2 || results[1].Path != TasksPath(dir) || !results[1].Created || len(results[1].Added) != 1 {
+		t.Fatalf("first write: %+v", results)
+	}
+	res := results[0]
 	if !res.Created || !res.Changed || len(res.Added) != 3 {
 		t.Errorf("first write: %+v", res)
 	}
@@ -291,13 +296,13 @@ func TestWriteVSCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	fi1, _ := os.Stat(path)
-	res, err = WriteVSCode(spec)
+	results, err = WriteVSCode(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	second, _ := os.ReadFile(path)
 	fi2, _ := os.Stat(path)
-	if res.Changed || !bytes.Equal(first, second) || !fi1.ModTime().Equal(fi2.ModTime()) {
+	if res := results[0]; res.Changed || results[1].Changed || !bytes.Equal(first, second) || !fi1.ModTime().Equal(fi2.ModTime()) {
 		t.Errorf("second write touched the file: %+v", res)
 	}
 	// A broken file is reported with its name and left as it was.

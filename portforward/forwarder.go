@@ -10,14 +10,17 @@ import (
 
 // ListenerStatus describes one listener for `devmtls status`.
 type ListenerStatus struct {
-	Target      string `json:"target"`
-	Address     string `json:"address"`
-	Remote      string `json:"remote"`
-	Pod         string `json:"pod,omitempty"`
-	Active      int64  `json:"active_connections"`
-	Total       int64  `json:"total_connections"`
-	LastError   string `json:"last_error,omitempty"`
-	LastErrorAt string `json:"last_error_at,omitempty"`
+	Target  string `json:"target"`
+	Address string `json:"address"`
+	Remote  string `json:"remote"`
+	Pod     string `json:"pod,omitempty"`
+	// ClusterFingerprint is the SHA-256 fingerprint of the certificate
+	// presented to the pod, from the Secret as last read.
+	ClusterFingerprint string `json:"cluster_fingerprint_sha256,omitempty"`
+	Active             int64  `json:"active_connections"`
+	Total              int64  `json:"total_connections"`
+	LastError          string `json:"last_error,omitempty"`
+	LastErrorAt        string `json:"last_error_at,omitempty"`
 }
 
 // Forwarder serves every listener of one devmtls forward invocation. Its jobs
@@ -36,6 +39,9 @@ type Forwarder struct {
 	localTLS func() *tls.Config
 
 	budget batchBudget // shared by every connection's relays
+
+	secretsMu sync.Mutex
+	secrets   map[string]*secretSource // by Secret name, watched while the forwarder runs
 
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
@@ -131,6 +137,7 @@ func (f *Forwarder) Status() []ListenerStatus {
 		l.target.mu.Lock()
 		if l.target.sess != nil {
 			s.Pod = l.target.sess.pod.Name
+			s.ClusterFingerprint = l.target.sess.secret.fingerprint()
 		}
 		s.LastError = l.target.lastErr
 		if !l.target.lastErrAt.IsZero() {
@@ -156,4 +163,10 @@ func (f *Forwarder) Close() {
 	for _, t := range f.targets {
 		t.stop()
 	}
+	f.secretsMu.Lock()
+	for _, s := range f.secrets {
+		s.close()
+	}
+	f.secrets = nil
+	f.secretsMu.Unlock()
 }

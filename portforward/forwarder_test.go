@@ -178,7 +178,7 @@ func TestForwardErrorsNameTheFix(t *testing.T) {
 			r.client.CoreV1().Secrets(rigNamespace).Delete(context.Background(), "mtls", metav1.DeleteOptions{})
 		}, nil, "secret shop/mtls not found: create it (kubectl create secret generic mtls -n shop"},
 		{"secret named by --secret missing", nil, func(o *Options) { o.Secret = "other" }, "secret shop/other not found"},
-		{"secret forbidden", forbid("get", "secrets"), nil,
+		{"secret forbidden", forbid("*", "secrets"), nil,
 			`forbidden: your Kubernetes user may not get secrets in namespace "shop" (check with: kubectl auth can-i get secrets -n shop)`},
 		{"pods forbidden", forbid("list", "pods"), nil, `forbidden: your Kubernetes user may not list pods in namespace "shop"`},
 		{"service forbidden", forbid("get", "services"), nil, `forbidden: your Kubernetes user may not get services in namespace "shop"`},

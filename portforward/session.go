@@ -3,23 +3,23 @@ package portforward
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/streaming/pkg/httpstream"
 )
 
 // session is one upgraded stream connection to one pod, shared by the local
 // connections that arrive while that pod is Ready.
 type session struct {
-	target     *target
-	pod        *corev1.Pod
-	conn       httpstream.Connection
+	target *target
+	pod    *corev1.Pod
+	conn   httpstream.Connection
+	secret *secretSource
+	// creds were read when the session started; used only when the Secret
+	// is not watched (see secretSource).
 	creds      *ClusterCredentials
 	serverName string
 	ports      map[string]int32
@@ -115,19 +115,11 @@ func (t *target) newSession(ctx context.Context, pod *corev1.Pod) (*session, err
 		}
 		ports[p.Remote] = cp
 	}
-	secretName := t.resolver.secretFor(svc)
-	secret, err := o.Client.CoreV1().Secrets(o.Namespace).Get(ctx, secretName, metav1.GetOptions{})
+	src, err := t.f.secretSource(ctx, t.resolver.secretFor(svc))
 	if err != nil {
-		switch {
-		case apierrors.IsNotFound(err):
-			return nil, fmt.Errorf("secret %s/%s not found: create it (kubectl create secret generic %s -n %s --from-file=cert=cert.pem --from-file=key=key.pem) or name another with --secret",
-				o.Namespace, secretName, secretName, o.Namespace)
-		case apierrors.IsForbidden(err):
-			return nil, forbidden(err, "get", "secrets", o.Namespace)
-		}
-		return nil, fmt.Errorf("read secret %s/%s: %w", o.Namespace, secretName, err)
+		return nil, err
 	}
-	creds, err := CredentialsFromSecret(secret)
+	creds, err := src.current(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +127,7 @@ func (t *target) newSession(ctx context.Context, pod *corev1.Pod) (*session, err
 	if err != nil {
 		return nil, err
 	}
-	s := &session{target: t, pod: pod.DeepCopy(), conn: conn, creds: creds, serverName: t.resolver.serverNameFor(svc),
+	s := &session{target: t, pod: pod.DeepCopy(), conn: conn, secret: src, creds: creds, serverName: t.resolver.serverNameFor(svc),
 		ports: ports, done: make(chan struct{})}
 	go func() {
 		select {
@@ -145,6 +137,15 @@ func (t *target) newSession(ctx context.Context, pod *corev1.Pod) (*session, err
 		}
 	}()
 	return s, nil
+}
+
+// clusterCredentials are what a new connection presents to the pod: the
+// watched Secret's current keypair, or the one read when the session started.
+func (s *session) clusterCredentials(ctx context.Context) (*ClusterCredentials, error) {
+	if s.secret.watched() {
+		return s.secret.current(ctx)
+	}
+	return s.creds, nil
 }
 
 // forget drops a closed session.

@@ -51,6 +51,11 @@ func (f *Forwarder) dialPod(ctx context.Context, t *target, p PortSpec) (*podCon
 		if err != nil {
 			return nil, err
 		}
+		creds, err := sess.clusterCredentials(ctx)
+		if err != nil {
+			sess.release()
+			return nil, err
+		}
 		data, errs, err := sess.open(p)
 		if err != nil {
 			sess.invalidate()
@@ -60,7 +65,7 @@ func (f *Forwarder) dialPod(ctx context.Context, t *target, p PortSpec) (*podCon
 			}
 			return nil, err
 		}
-		pc, err := f.handshakePod(ctx, sess, data, errs)
+		pc, err := f.handshakePod(ctx, sess, creds, data, errs)
 		if err != nil {
 			sess.conn.RemoveStreams(data, errs)
 			sess.release()
@@ -70,7 +75,7 @@ func (f *Forwarder) dialPod(ctx context.Context, t *target, p PortSpec) (*podCon
 	}
 }
 
-func (f *Forwarder) handshakePod(ctx context.Context, s *session, data, errs httpstream.Stream) (*podConn, error) {
+func (f *Forwarder) handshakePod(ctx context.Context, s *session, creds *ClusterCredentials, data, errs httpstream.Stream) (*podConn, error) {
 	kubelet := readErrorStream(errs, data, s.pod.Name)
 	// The pod's identity is the TLS session cache key (ServerName is often empty).
 	reader := &streamConn{Stream: data, remote: streamAddr(s.pod.Namespace + "/" + s.pod.Name + ":" + string(s.pod.UID))}
@@ -81,13 +86,13 @@ func (f *Forwarder) handshakePod(ctx context.Context, s *session, data, errs htt
 			return nil, kubelet.explain(fmt.Errorf("pod %s: %w", s.pod.Name, err))
 		}
 	}
-	remote := tls.Client(stream, s.creds.ClientConfig(s.serverName))
+	remote := tls.Client(stream, creds.ClientConfig(s.serverName))
 	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	err := remote.HandshakeContext(hctx)
 	cancel()
 	if err != nil {
 		data.Reset()
-		return nil, kubelet.explain(fmt.Errorf("mTLS handshake with pod %s (credentials from secret %s): %v", s.pod.Name, s.creds.Source, err))
+		return nil, kubelet.explain(fmt.Errorf("mTLS handshake with pod %s (credentials from secret %s): %v", s.pod.Name, creds.Source, err))
 	}
 	return &podConn{sess: s, data: data, errs: errs, reader: reader, stream: stream, tls: remote, kubelet: kubelet}, nil
 }

@@ -108,8 +108,13 @@ cert, key, ca and key+cert (HAProxy), in the environment directory (--dir).`,
 		Use:   "rotate",
 		Short: "Replace the environment's dev credentials now",
 		Long: `Generate new dev credentials unconditionally, replacing the current ones — also
-the way out when a credential file was damaged or changed by hand. Containers
-pick the new files up on the next devmtls up.`,
+the way out when a credential file was damaged or changed by hand.
+
+Running forwards (devmtls forward, the forwards of devmtls up, devmtls exec)
+serve the new keypair from their next connection, within two seconds, and
+trust only the new one. The compose copies are rewritten in their mounted
+directories at once; devmtls up then recreates the containers, for services
+that read their files only at start.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := ro.Complete(c); err != nil {
@@ -137,6 +142,7 @@ func (o *certsOptions) Run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
+	o.env.followCopies(cmd.Context(), res, o.g.stderr)
 	printSummary(o.g.stdout, res)
 	return nil
 }

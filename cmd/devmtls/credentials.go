@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/compose"
@@ -63,6 +65,23 @@ func (e *environment) ensureCredentials(ctx context.Context, flags certs.Request
 		return e.store.Rotate(ctx, req)
 	}
 	return e.store.Ensure(ctx, req)
+}
+
+// followCopies brings the compose copies along after a command other than
+// devmtls up (which writes them itself) created, renewed or rotated the
+// credentials, so running containers find the new files in their mounted
+// directories. A copy that cannot be remade is a warning: up remakes it.
+func (e *environment) followCopies(ctx context.Context, res *certs.Result, stderr io.Writer) {
+	if res.Action == certs.Unchanged {
+		return
+	}
+	updated, err := compose.RefreshCopies(ctx, e.dir, res.Credentials)
+	if len(updated) > 0 {
+		fmt.Fprintf(stderr, "devmtls: brought the compose copies of %s up to date (devmtls up recreates their containers)\n", strings.Join(updated, ", "))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "devmtls: warning: not every compose copy could be brought up to date (devmtls up will): %v\n", err)
+	}
 }
 
 // credentialsEnvironment is openEnvironment for the credential commands, which

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/compose"
 	"github.com/devmtls/devmtls/internal/kubeconfig"
 	"github.com/devmtls/devmtls/portforward"
 	"github.com/spf13/cobra"
@@ -52,6 +53,8 @@ type forwardOptions struct {
 
 	targets []portforward.Target
 	opts    portforward.Options
+	// live serves the dev credentials on the local side (--local tls).
+	live *certs.Live
 }
 
 func newForwardCmd(g *globalOptions) *cobra.Command {
@@ -68,9 +71,12 @@ like kubectl port-forward, but:
     the certificate is pinned) and kept in memory only;
   * toward you it offers mTLS with the environment's dev keypair (--local tls,
     the default when the environment has credentials) or plain TCP on loopback
-    (--local plain);
+    (--local plain); it follows the keypair as it changes (a rotation, a
+    renewal, which it also makes itself when it runs long enough) without a
+    restart, keeping connections that are open;
   * its listeners outlive pods: after a pod restart the next connection goes to
-    a Ready replacement;
+    a Ready replacement; it watches the Secret, so a replaced keypair is used
+    from the next connection on;
   * one process serves several targets.
 
 Without --server-name, the pod's certificate is verified against the Secret's
@@ -156,8 +162,15 @@ func (o *forwardOptions) Complete(cmd *cobra.Command, args []string) error {
 			return err
 		}
 		if creds != nil {
+			// A live source: a rotation or renewal by another devmtls, or
+			// the renewal this forward makes itself when it runs for
+			// long, reaches new connections without a restart.
+			o.live, err = compose.LiveCredentials(store, creds, o.opts.Logf)
+			if err != nil {
+				return err
+			}
 			o.opts.Local = portforward.LocalTLS
-			o.opts.LocalTLS = creds.ServerConfig(creds.Top)
+			o.opts.LocalTLS = o.live.ServerConfig()
 		}
 	}
 	cfg, ns, err := o.kube.load()
@@ -186,6 +199,9 @@ func (o *forwardOptions) Run(ctx context.Context) error {
 	}
 	if err := f.Start(ctx); err != nil {
 		return err
+	}
+	if o.live != nil {
+		go o.live.Run(ctx)
 	}
 	return f.Serve(ctx)
 }

@@ -62,6 +62,7 @@ func hostInput(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Inpu
 	case certs.Renewed:
 		fmt.Fprintf(g.stderr, "devmtls: renewed dev credentials in %s (%s)\n", res.Credentials.Dir, res.Reason)
 	}
+	env.followCopies(ctx, res, g.stderr)
 	names := hostenv.DefaultNames()
 	postgres := f.postgres
 	if f.service != "" && env.project != nil {

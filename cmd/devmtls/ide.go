@@ -44,9 +44,17 @@ Pipfile, main.py, app.py…), or --lang. The entry point is detected too (the
 main package, package.json's "main", app.py…); VS Code falls back to the file
 open in the editor.
 
+Every configuration brings the credentials up to date before each launch, by
+running 'devmtls --dir .devmtls certs' (devmtls must be on the IDE's PATH): a
+VS Code preLaunchTask backed by the task "devmtls: certs" in
+.vscode/tasks.json, a JetBrains before-launch step running the Shell Script
+configuration "devmtls: certs" (.run/devmtls-certs.run.xml). So a service
+started from the IDE a month later never gets expired credentials.
+
 Running it again updates the variables of devmtls's configurations in place
-and changes nothing else: your own configurations, comments and edits to
-devmtls's configurations (program, arguments, your own variables) stay.`,
+and changes nothing else: your own configurations and tasks, comments and
+edits to devmtls's configurations (program, arguments, your own variables, a
+preLaunchTask of your own) stay.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErrorf("name the IDE: devmtls ide vscode, or devmtls ide jetbrains")
@@ -66,8 +74,10 @@ func newIDESubCmd(g *globalOptions, jetbrains bool) *cobra.Command {
 		Short: "Add or update devmtls launch configurations in .vscode/launch.json",
 		Long: `Add launch configurations named "devmtls: Go", "devmtls: Python" and
 "devmtls: Node.js" (debuggers go, debugpy and node) to .vscode/launch.json,
-grouped under "devmtls", each carrying the variables in "env". The file keeps
-its comments, trailing commas, indentation and your configurations.
+grouped under "devmtls", each carrying the variables in "env" and the
+preLaunchTask "devmtls: certs", which .vscode/tasks.json defines (it runs
+devmtls certs to create or renew the credentials). Both files keep their
+comments, trailing commas, indentation and your configurations and tasks.
 See 'devmtls ide --help' for where the file goes and which languages are used.`,
 		Example: `  devmtls ide vscode
   devmtls ide vscode --service orders --postgres
@@ -86,7 +96,9 @@ See 'devmtls ide --help' for where the file goes and which languages are used.`,
 		cmd.Short = "Write devmtls run configurations to .run/devmtls-*.run.xml"
 		cmd.Long = `Write one run configuration per language to .run/devmtls-go.run.xml,
 devmtls-python.run.xml and devmtls-node.run.xml (devmtls-SERVICE-LANG.run.xml
-with --service), in the "devmtls" folder, with the variables as <envs>.
+with --service), in the "devmtls" folder, with the variables as <envs> and a
+before-launch step that runs the Shell Script configuration "devmtls: certs"
+(.run/devmtls-certs.run.xml, devmtls certs: create or renew the credentials).
 GoLand, PyCharm, WebStorm and IntelliJ IDEA pick them up as project run
 configurations. Other files in .run are never touched.
 See 'devmtls ide --help' for where the files go and which languages are used.`
@@ -153,7 +165,10 @@ func (o *ideOptions) Complete(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	o.spec = ide.Spec{ProjectDir: dir, Service: o.host.service, Vars: vars, Known: hostenv.KnownNames(in.Names), Targets: targets}
+	// The trust anchor lies at the top of the environment directory whatever
+	// the identity, so its directory is the one to renew.
+	o.spec = ide.Spec{ProjectDir: dir, Service: o.host.service, Vars: vars, Known: hostenv.KnownNames(in.Names), Targets: targets,
+		EnvDir: filepath.Dir(in.Files.CA)}
 	return nil
 }
 
@@ -166,11 +181,11 @@ func (o *ideOptions) Run() error {
 		}
 		results = rs
 	} else {
-		r, err := ide.WriteVSCode(o.spec)
+		rs, err := ide.WriteVSCode(o.spec)
 		if err != nil {
 			return err
 		}
-		results = []ide.Result{r}
+		results = rs
 	}
 	w := o.g.stdout
 	for _, r := range results {

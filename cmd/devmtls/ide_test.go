@@ -124,7 +124,7 @@ func TestIDEJetBrains(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	if strings.Join(names, " ") != "Team.run.xml devmtls-go.run.xml devmtls-python.run.xml" {
+	if strings.Join(names, " ") != "Team.run.xml devmtls-certs.run.xml devmtls-go.run.xml devmtls-python.run.xml" {
 		t.Errorf(".run holds %v", names)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, ".run", "devmtls-python.run.xml"))
@@ -161,7 +161,7 @@ func TestIDEJetBrains(t *testing.T) {
 	}
 	stdout, _, code := cli(t, args...)
 	again, _ := os.ReadFile(filepath.Join(dir, ".run", "devmtls-python.run.xml"))
-	if code != 0 || !bytes.Equal(b, again) || strings.Count(stdout, "is up to date") != 2 {
+	if code != 0 || !bytes.Equal(b, again) || strings.Count(stdout, "is up to date") != 3 {
 		t.Errorf("second run: exit %d, %q", code, stdout)
 	}
 	if b, _ := os.ReadFile(other); string(b) != "<component name=\"ProjectRunConfigurationManager\" />\n" {

@@ -88,7 +88,11 @@ service its containers and whether their credentials are mounted:
   opted-out  the service has x-devmtls: false
 
 and the forwards declared in x-devmtls.forwards: where containers and host
-processes reach each, the pod serving it, its connections and its last error.
+processes reach each, the pod serving it, its connections, the SHA-256
+fingerprints of the dev certificate it serves and of the cluster certificate it
+presents to the pod (STALE when the dev certificate is not the environment's
+current one: forwards switch within two seconds of a change), and its last
+error.
 
 Exits 1 when the Docker daemon cannot be reached.`,
 		Example: `  devmtls status
@@ -127,6 +131,7 @@ func (o *statusOptions) Run(cmd *cobra.Command) error {
 		out.ForwardsError = err.Error()
 	} else {
 		out.Forwards = st
+		markStaleForwards(st, creds)
 	}
 
 	docker, dockerErr := compose.ConnectDocker(ctx)
@@ -161,6 +166,31 @@ func (o *statusOptions) Run(cmd *cobra.Command) error {
 		return &codedError{code: exitError} // the report already says why
 	}
 	return nil
+}
+
+// markStaleForwards flags the forwards that serve a dev certificate other than
+// the environment's: a forward reloads within two seconds of a change, so one
+// that stays stale is stuck (its log says why).
+func markStaleForwards(st *hybrid.State, creds *certs.Credentials) {
+	if st == nil || creds == nil {
+		return
+	}
+	for i := range st.Forwards {
+		f := &st.Forwards[i]
+		f.Stale = f.DevFingerprint != "" && f.DevFingerprint != creds.Fingerprint
+	}
+}
+
+// shortFingerprint is the first four bytes of a fingerprint, enough to tell
+// two certificates apart in a table (the JSON has them whole).
+func shortFingerprint(fp string) string {
+	if fp == "" {
+		return "-"
+	}
+	if len(fp) > 11 {
+		return fp[:11] + "…"
+	}
+	return fp
 }
 
 func printStatus(w io.Writer, s statusJSON) {
@@ -279,7 +309,7 @@ func printForwardsStatus(w io.Writer, s statusJSON) {
 	}
 	fmt.Fprintf(w, "Forwards:     process %d, up since %s\n", s.Forwards.PID, s.Forwards.StartedAt.Local().Format("2006-01-02 15:04:05"))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  FORWARD\tTARGET\tCONTAINERS\tHOST\tPOD\tCONNECTIONS\tLAST ERROR")
+	fmt.Fprintln(tw, "  FORWARD\tTARGET\tCONTAINERS\tHOST\tPOD\tCONNECTIONS\tDEV CERT\tCLUSTER CERT\tLAST ERROR")
 	for _, f := range s.Forwards.Forwards {
 		pod, lastErr := f.Pod, f.LastError
 		if pod == "" {
@@ -290,8 +320,12 @@ func printForwardsStatus(w io.Writer, s statusJSON) {
 		} else if f.LastErrorAt != "" {
 			lastErr = f.LastErrorAt + " " + lastErr
 		}
-		fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\t%d active, %d total\t%s\n", f.As, f.Namespace, f.Target,
-			strings.Join(f.Containers, ","), strings.Join(f.Host, ","), pod, f.Active, f.Total, lastErr)
+		dev := shortFingerprint(f.DevFingerprint)
+		if f.Stale {
+			dev += " STALE (not the environment's; see " + hybrid.LogFile + ")"
+		}
+		fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\t%d active, %d total\t%s\t%s\t%s\n", f.As, f.Namespace, f.Target,
+			strings.Join(f.Containers, ","), strings.Join(f.Host, ","), pod, f.Active, f.Total, dev, shortFingerprint(f.ClusterFingerprint), lastErr)
 	}
 	tw.Flush()
 }
