@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/internal/testenv"
 )
 
 // forwardCerts is what devmtls status --json says about the credentials of
@@ -38,7 +39,7 @@ func (h *hybridShop) forwardCerts(t testing.TB) forwardCerts {
 }
 
 func (h *hybridShop) pricingFromOrders(t testing.TB) error {
-	body, err := h.callFromOrders(t, "https://pricing:443/price?sku=mug")
+	body, err := h.callPricingFromOrders(t, "/price?sku=mug")
 	if err != nil || !strings.Contains(body, `"price_cents": 1250`) {
 		return fmt.Errorf("orders -> pricing: %v: %s", err, body)
 	}
@@ -54,7 +55,11 @@ func (h *hybridShop) pricingFromOrders(t testing.TB) error {
 // holding the old dev keypair is refused; status shows what each forward
 // serves and presents.
 func TestHybridRotationReachesRunningForwards(t *testing.T) {
-	h := newHybridShop(t, "")
+	testenv.ForEachCompose(t, testHybridRotationReachesRunningForwards)
+}
+
+func testHybridRotationReachesRunningForwards(t *testing.T, line testenv.ComposeLine) {
+	h := newHybridShop(t, "", line)
 	h.mustRun(t, "up", "-d")
 	if err := h.pricingFromOrders(t); err != nil {
 		t.Fatal(err)
