@@ -29,6 +29,21 @@ const (
 	FormatPKCS12   Format = "pkcs12"    // keystore.p12, truststore.p12 (Java)
 )
 
+// The file names of the export layouts besides the credential files
+// themselves. They are the names their consumers expect (the postgres layout
+// is the managed-PostgreSQL one, cacert/cert/key), so they are fixed; compose
+// mounts the same files under the same names.
+const (
+	PostgresFileCA   = "cacert"
+	PostgresFileCert = FileCert
+	PostgresFileKey  = FileKey
+	DERFileCert      = "cert.der"
+	DERFileKey       = "key.der"
+	DERFileCA        = "ca.der"
+	PKCS12KeyStore   = "keystore.p12"
+	PKCS12TrustStore = "truststore.p12"
+)
+
 // Formats lists every export format in help order.
 func Formats() []Format {
 	return []Format{FormatPEM, FormatHAProxy, FormatPostgres, FormatPKCS8DER, FormatPKCS12}
@@ -67,13 +82,13 @@ func (c *Credentials) ExportFiles(id *Identity, f Format, password string) ([]Ex
 	case FormatHAProxy:
 		return []ExportedFile{{FileKeyCert, append(slices.Clone(id.KeyPEM), id.CertPEM...), true}, {FileCA, c.CAPEM, false}}, nil
 	case FormatPostgres:
-		return []ExportedFile{{"cacert", c.CAPEM, false}, {FileCert, id.CertPEM, false}, {FileKey, id.KeyPEM, true}}, nil
+		return []ExportedFile{{PostgresFileCA, c.CAPEM, false}, {PostgresFileCert, id.CertPEM, false}, {PostgresFileKey, id.KeyPEM, true}}, nil
 	case FormatPKCS8DER:
 		keyDER, err := x509.MarshalPKCS8PrivateKey(id.Key)
 		if err != nil {
 			return nil, err
 		}
-		return []ExportedFile{{"cert.der", id.Certificate.Raw, false}, {"key.der", keyDER, true}, {"ca.der", c.CA.Raw, false}}, nil
+		return []ExportedFile{{DERFileCert, id.Certificate.Raw, false}, {DERFileKey, keyDER, true}, {DERFileCA, c.CA.Raw, false}}, nil
 	case FormatPKCS12:
 		if password == "" {
 			password = DefaultPKCS12Password
@@ -92,7 +107,7 @@ func (c *Credentials) ExportFiles(id *Identity, f Format, password string) ([]Ex
 		if err != nil {
 			return nil, fmt.Errorf("encode PKCS#12 truststore: %w", err)
 		}
-		return []ExportedFile{{"keystore.p12", ks, true}, {"truststore.p12", ts, false}}, nil
+		return []ExportedFile{{PKCS12KeyStore, ks, true}, {PKCS12TrustStore, ts, false}}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q", string(f))
 }

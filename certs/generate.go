@@ -12,17 +12,6 @@ import (
 	"time"
 )
 
-// File names inside the environment directory. They are the source article's
-// names, so a service that reads /var/mtls/cert in the cluster reads the same
-// name locally.
-const (
-	FileCert    = "cert"
-	FileKey     = "key"
-	FileCA      = "ca"
-	FileKeyCert = "key+cert"
-	servicesDir = "services"
-)
-
 // issued is one certificate with its key, as PEM.
 type issued struct {
 	cert    *x509.Certificate

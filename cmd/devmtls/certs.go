@@ -205,8 +205,8 @@ type certsShowJSON struct {
 	NotAfter    time.Time              `json:"not_after"`
 	Validity    string                 `json:"validity"`
 	Fingerprint string                 `json:"fingerprint_sha256"`
-	Files       certs.Paths            `json:"files"`
-	Services    map[string]certs.Paths `json:"services,omitempty"`
+	Files       certs.FileSet            `json:"files"`
+	Services    map[string]certs.FileSet `json:"services,omitempty"`
 }
 
 func newCertsShowCmd(g *globalOptions) *cobra.Command {
@@ -236,7 +236,7 @@ func (o *certsShowOptions) Run(cmd *cobra.Command) error {
 	out := certsShowJSON{Dir: c.Dir, Mode: c.Mode, KeyType: c.KeyType, CommonName: c.CommonName, Names: c.Names,
 		NotBefore: c.NotBefore, NotAfter: c.NotAfter, Validity: certs.FormatValidity(c.Validity), Fingerprint: c.Fingerprint, Files: c.Top.Paths}
 	if len(c.Services) > 0 && c.Mode == certs.ModeCA {
-		out.Services = map[string]certs.Paths{}
+		out.Services = map[string]certs.FileSet{}
 		for _, s := range c.Services {
 			id, err := c.Service(s)
 			if err != nil {
@@ -264,7 +264,7 @@ func (o *certsShowOptions) Run(cmd *cobra.Command) error {
 	return nil
 }
 
-func sortedServiceNames(m map[string]certs.Paths) []string {
+func sortedServiceNames(m map[string]certs.FileSet) []string {
 	var names []string
 	for k := range m {
 		names = append(names, k)

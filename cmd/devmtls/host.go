@@ -70,8 +70,7 @@ func hostInput(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Inpu
 		if err != nil {
 			return hostenv.Input{}, usageErrorf("--service: %v", err)
 		}
-		e := svc.Settings.Env
-		names = hostenv.Names{Cert: e.Cert, Key: e.Key, CA: e.CA, KeyCert: e.KeyCert}
+		names = svc.Settings.Env
 		postgres = postgres || svc.Settings.HasFormat(certs.FormatPostgres)
 	}
 	id, err := res.Credentials.Service(f.service)
