@@ -196,15 +196,15 @@ type certsShowOptions struct {
 
 // certsShowJSON is the stable JSON shape of `devmtls certs show --json`.
 type certsShowJSON struct {
-	Dir         string                 `json:"dir"`
-	Mode        certs.Mode             `json:"mode"`
-	KeyType     certs.KeyType          `json:"key_type"`
-	CommonName  string                 `json:"common_name"`
-	Names       []string               `json:"names"`
-	NotBefore   time.Time              `json:"not_before"`
-	NotAfter    time.Time              `json:"not_after"`
-	Validity    string                 `json:"validity"`
-	Fingerprint string                 `json:"fingerprint_sha256"`
+	Dir         string                   `json:"dir"`
+	Mode        certs.Mode               `json:"mode"`
+	KeyType     certs.KeyType            `json:"key_type"`
+	CommonName  string                   `json:"common_name"`
+	Names       []string                 `json:"names"`
+	NotBefore   time.Time                `json:"not_before"`
+	NotAfter    time.Time                `json:"not_after"`
+	Validity    string                   `json:"validity"`
+	Fingerprint string                   `json:"fingerprint_sha256"`
 	Files       certs.FileSet            `json:"files"`
 	Services    map[string]certs.FileSet `json:"services,omitempty"`
 }
