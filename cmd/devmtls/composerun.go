@@ -130,12 +130,7 @@ func (o *composeRunOptions) preparePlan(ctx context.Context) (*compose.Plan, err
 	if err != nil {
 		return nil, err
 	}
-	switch res.Action {
-	case certs.Created:
-		fmt.Fprintf(o.g.stderr, "devmtls: created dev credentials in %s\n", res.Credentials.Dir)
-	case certs.Renewed:
-		fmt.Fprintf(o.g.stderr, "devmtls: renewed dev credentials in %s (%s)\n", res.Credentials.Dir, res.Reason)
-	}
+	announceCredentials(o.g.stderr, res)
 	plan, err := compose.NewPlan(p, res.Credentials, o.env.dir)
 	if err != nil {
 		return nil, err
