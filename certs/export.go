@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -146,7 +147,7 @@ func WriteExport(dir string, files []ExportedFile) ([]string, error) {
 	}
 	var marker strings.Builder
 	marker.WriteString("# Files written by `devmtls certs export`; a later export may replace them.\n")
-	for _, name := range sortedKeys(owned) {
+	for _, name := range slices.Sorted(maps.Keys(owned)) {
 		marker.WriteString(name + "\n")
 	}
 	// The marker goes first: if we crash mid-export, the next export may still

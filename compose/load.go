@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -346,11 +346,7 @@ func (p *Project) readExtension(tp *types.Project, sources *sourceFiles) error {
 	for name, s := range tp.DisabledServices {
 		all[name] = s
 	}
-	names := make([]string, 0, len(all))
-	for n := range all {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(all))
 	if err := p.checkForwardNames(names); err != nil {
 		return sources.attribute(err)
 	}

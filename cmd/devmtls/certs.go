@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -258,19 +260,10 @@ func (o *certsShowOptions) Run(cmd *cobra.Command) error {
 	fmt.Fprintf(w, "Not after:    %s (%s left)\n", c.NotAfter.Format(time.RFC3339), humanDuration(time.Until(c.NotAfter)))
 	fmt.Fprintf(w, "SHA-256:      %s\n", c.Fingerprint)
 	fmt.Fprintf(w, "Files:\n  cert      %s\n  key       %s\n  ca        %s\n  key+cert  %s\n", c.Top.Paths.Cert, c.Top.Paths.Key, c.Top.Paths.CA, c.Top.Paths.KeyCert)
-	for _, s := range sortedServiceNames(out.Services) {
+	for _, s := range slices.Sorted(maps.Keys(out.Services)) {
 		fmt.Fprintf(w, "Service %s:\n  cert      %s\n  key       %s\n", s, out.Services[s].Cert, out.Services[s].Key)
 	}
 	return nil
-}
-
-func sortedServiceNames(m map[string]certs.FileSet) []string {
-	var names []string
-	for k := range m {
-		names = append(names, k)
-	}
-	sortStrings(names)
-	return names
 }
 
 // certsExportOptions backs `devmtls certs export`.

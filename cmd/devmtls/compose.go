@@ -1,6 +1,8 @@
 package main
 
 import (
+	"slices"
+
 	"github.com/spf13/cobra"
 )
 
@@ -38,7 +40,7 @@ Compose's exit code is devmtls's exit code.
 				return err
 			}
 			o := &composeRunOptions{g: g, args: ca, sub: ca.rest[0], rest: ca.rest[1:]}
-			o.prepare = contains(composeSubcommandsThatStart, o.sub)
+			o.prepare = slices.Contains(composeSubcommandsThatStart, o.sub)
 			o.printOverlay = o.sub == "overlay"
 			if o.printOverlay && len(o.rest) > 0 {
 				return usageErrorf("devmtls compose overlay takes no arguments, got %q", o.rest[0])

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/devmtls/devmtls/compose"
@@ -113,13 +114,13 @@ func parseComposeArgs(args []string, untilSubcommand bool) (composeArgs, error) 
 			continue
 		default:
 			switch {
-			case contains(composeGlobalValueFlags, name):
+			case slices.Contains(composeGlobalValueFlags, name):
 				v, err := takeValue()
 				if err != nil {
 					return ca, err
 				}
 				ca.globals = append(ca.globals, name, v)
-			case contains(composeGlobalBoolFlags, name):
+			case slices.Contains(composeGlobalBoolFlags, name):
 				ca.globals = append(ca.globals, a)
 			default:
 				ca.rest = append(ca.rest, a)
@@ -137,13 +138,4 @@ func parseComposeArgs(args []string, untilSubcommand bool) (composeArgs, error) 
 		}
 	}
 	return ca, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/devmtls/devmtls/certs"
@@ -59,7 +60,7 @@ func (o *composeRunOptions) Complete(ctx context.Context) error {
 
 func (o *composeRunOptions) Run(ctx context.Context) error {
 	var docker *compose.Docker
-	if !o.printOverlay && !contains(composeSubcommandsWithoutDaemon, o.sub) {
+	if !o.printOverlay && !slices.Contains(composeSubcommandsWithoutDaemon, o.sub) {
 		d, err := compose.ConnectDocker(ctx)
 		if err != nil {
 			return err

@@ -14,8 +14,9 @@ import (
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
-// shop is one namespace with the article's setup: a pinned cluster keypair in
-// Secret mtls, and a dev environment on the laptop.
+// shop is one namespace set up as the clusters devmtls is made for: one
+// self-signed cluster keypair that is its own trust anchor, in Secret mtls,
+// and a dev environment on the laptop.
 type shop struct {
 	c       *cluster
 	ns      string
@@ -37,9 +38,9 @@ func (s *shop) forward(t testing.TB, want int, args ...string) *forward {
 
 func (s *shop) devClient() *tls.Config { return s.dev.ClientConfig(s.dev.Top, "localhost") }
 
-// TestForwardSpeaksMTLSWherePortForwardCannot is the article's third pain: the
-// service demands the cluster's client certificate, so plain kubectl
-// port-forward cannot be used, while devmtls forward can.
+// TestForwardSpeaksMTLSWherePortForwardCannot: the service demands the
+// cluster's client certificate, so plain kubectl port-forward cannot be used,
+// while devmtls forward can.
 func TestForwardSpeaksMTLSWherePortForwardCannot(t *testing.T) {
 	s := newShop(t, false)
 	s.c.deployMTLS(t, s.ns, "orders", 2, "http")

@@ -46,7 +46,8 @@ func keypair(t testing.TB, req certs.Request) *certs.Credentials {
 	return res.Credentials
 }
 
-// clusterSecret stores a pinned keypair as Secret name with the article's keys.
+// clusterSecret stores a self-signed keypair that is its own trust anchor as
+// Secret name, with the keys cert and key.
 func (c *cluster) clusterSecret(t testing.TB, ns, name string, kp *certs.Credentials) {
 	t.Helper()
 	c.kubectl(t, "-n", ns, "create", "secret", "generic", name,
