@@ -104,10 +104,12 @@ func (g *globalOptions) credentialsEnvironment(ctx context.Context) (*environmen
 	if err == nil {
 		return env, nil
 	}
-	fmt.Fprintf(g.stderr, "devmtls: warning: ignoring the compose project: %v\n", err)
+	// Where discovery itself fails (a COMPOSE_FILE naming no file), there is
+	// no telling which environment is meant: say why, as compose would.
 	dir, derr := g.envDir()
 	if derr != nil {
 		return nil, derr
 	}
+	fmt.Fprintf(g.stderr, "devmtls: warning: ignoring the compose project: %v\n", err)
 	return &environment{dir: dir, store: &certs.Store{Dir: dir}}, nil
 }

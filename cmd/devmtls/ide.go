@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -126,10 +127,11 @@ func (o *ideOptions) Complete(cmd *cobra.Command) error {
 			return usageErrorf("--project-directory: %s is not a directory", dir)
 		}
 	default:
-		dir = cwd
-		if p, ok := devenv.FindProjectDir(cwd, os.LookupEnv); ok {
-			dir = p
+		found, err := devenv.DiscoverCompose(devenv.ComposeQuery{WorkingDir: cwd, Env: devenv.Environ(os.Environ())})
+		if err != nil {
+			return err
 		}
+		dir = cmp.Or(found.Dir, cwd)
 	}
 	dir = filepath.Clean(dir)
 

@@ -17,13 +17,14 @@ type globalOptions struct {
 }
 
 // envDir resolves the environment directory: --dir, $DEVMTLS_DIR, .devmtls in
-// the Compose project directory, or .devmtls in the working directory.
+// the directory of the Compose project compose would find here, or .devmtls
+// in the working directory.
 func (g *globalOptions) envDir() (string, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("find the working directory: %w", err)
 	}
-	return devenv.ResolveDir(g.dir, cwd, os.LookupEnv), nil
+	return devenv.ResolveDir(g.dir, cwd, devenv.Environ(os.Environ()))
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
