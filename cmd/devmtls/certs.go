@@ -84,7 +84,7 @@ func newCertsCmd(g *globalOptions) *cobra.Command {
 	o := &certsOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "certs",
-		Short: "Create or renew the environment's dev credentials and summarise them",
+		Short: "Create or renew the dev credentials and summarise them",
 		Long: `Make sure the environment has valid dev credentials, then print a summary.
 
 Credentials are created on first use and renewed automatically when they have
@@ -108,7 +108,7 @@ cert, key, ca and key+cert (HAProxy), in the environment directory (--dir).`,
 	ro := &certsOptions{g: g, rotate: true}
 	rotate := &cobra.Command{
 		Use:   "rotate",
-		Short: "Replace the environment's dev credentials now",
+		Short: "Replace the dev credentials now",
 		Long: `Generate new dev credentials unconditionally, replacing the current ones — also
 the way out when a credential file was damaged or changed by hand.
 
@@ -117,6 +117,9 @@ serve the new keypair from their next connection, within two seconds, and
 trust only the new one. The compose copies are rewritten in their mounted
 directories at once; devmtls up then recreates the containers, for services
 that read their files only at start.`,
+		Example: `  devmtls certs rotate
+  devmtls certs rotate && devmtls up -d   # then recreate the containers that read their files at start
+  devmtls certs rotate --key-type rsa2048 --validity 7d`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := ro.Complete(c); err != nil {
@@ -166,13 +169,18 @@ func printSummary(w io.Writer, res *certs.Result) {
 	fmt.Fprintf(w, "  files:    %s\n", strings.Join(relFiles(c), ", "))
 }
 
+// relFiles names the files the summary lists: the credential files, and in ca
+// mode each service's directory (in shared mode every service uses the
+// top-level files, so there is nothing more to name).
 func relFiles(c *certs.Credentials) []string {
-	out := []string{certs.FileCert, certs.FileKey, certs.FileCA, certs.FileKeyCert}
+	out := certs.DefaultFileNames().Values()
+	if c.Mode != certs.ModeCA {
+		return out
+	}
 	for _, s := range c.Services {
-		id, err := c.Service(s)
-		if err == nil {
+		if id, err := c.Service(s); err == nil {
 			rel, _ := filepath.Rel(c.Dir, filepath.Dir(id.Paths.Cert))
-			out = append(out, rel+"/")
+			out = append(out, filepath.ToSlash(rel)+"/")
 		}
 	}
 	return out
@@ -215,9 +223,15 @@ func newCertsShowCmd(g *globalOptions) *cobra.Command {
 	o := &certsShowOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "show",
-		Short: "Show the environment's dev credentials (mode, key type, names, validity, fingerprint, files)",
-		Args:  noArgs,
-		RunE:  func(c *cobra.Command, args []string) error { return o.Run(c) },
+		Short: "Show the dev credentials: names, validity, files",
+		Long: `Show the environment's dev credentials without changing them: mode, key type,
+common name, certificate names, validity, SHA-256 fingerprint and the paths of
+the files (and of each service's leaf in ca mode).`,
+		Example: `  devmtls certs show
+  devmtls certs show --json | jq -r .fingerprint_sha256
+  devmtls --dir ../shop/.devmtls certs show`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, args []string) error { return o.Run(c) },
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print as JSON")
 	return cmd
@@ -283,7 +297,7 @@ func newCertsExportCmd(g *globalOptions) *cobra.Command {
 	o := &certsExportOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "export --format FORMAT --out DIR",
-		Short: "Write the dev credentials in another layout (pem, haproxy, postgres, pkcs8-der, pkcs12)",
+		Short: "Write the dev credentials in another layout",
 		Long: `Write the environment's dev credentials into DIR in the layout a consumer expects:
 
   pem        cert, key, ca

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/devmtls/devmtls/compose"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -25,6 +26,13 @@ func (f *projectFlags) addTo(fs *pflag.FlagSet) {
 	fs.StringVar(&f.projectDir, "project-directory", "", "compose project directory (default: the directory of the first compose file)")
 	fs.StringArrayVar(&f.profiles, "profile", nil, "compose profile to enable (repeatable; default: COMPOSE_PROFILES)")
 	fs.StringArrayVar(&f.envFiles, "env-file", nil, "compose environment file (repeatable; default: .env in the project directory)")
+}
+
+// documentProjectFlags lists compose's project flags, and devmtls's --dir,
+// in the help of a command that reads them itself (DisableFlagParsing:
+// parseComposeArgs reads them, wherever they stand, and passes the rest on).
+func documentProjectFlags(cmd *cobra.Command) {
+	(&projectFlags{}).addTo(cmd.Flags())
 }
 
 // explicit reports whether the user named a project on the command line.

@@ -17,12 +17,7 @@ func TestEveryCommandFindsTheSameEnvironment(t *testing.T) {
 	writeFile(t, filepath.Join(root, ".env"), "COMPOSE_FILE=app/compose.yaml\n")
 	writeFile(t, filepath.Join(root, "app", "compose.yaml"), "services:\n  api:\n    image: x\n")
 	t.Chdir(root)
-	for _, k := range []string{"COMPOSE_FILE", "COMPOSE_PATH_SEPARATOR", "COMPOSE_DISABLE_ENV_FILE", "DEVMTLS_DIR"} {
-		if v, ok := os.LookupEnv(k); ok {
-			t.Setenv(k, v)
-			os.Unsetenv(k)
-		}
-	}
+	unsetDiscoveryEnv(t)
 	want := filepath.Join(root, "app", ".devmtls")
 
 	if out := mustCLI(t, "certs"); !strings.Contains(out, "Created dev credentials in "+want+"\n") {
@@ -49,5 +44,18 @@ func TestEveryCommandFindsTheSameEnvironment(t *testing.T) {
 	_, stderr, code := cli(t, "certs", "show")
 	if code != exitError || !strings.Contains(stderr, `compose file "gone.yaml" set by COMPOSE_FILE environment variable is invalid`) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
 		t.Errorf("exit %d:\n%s", code, stderr)
+	}
+}
+
+// unsetDiscoveryEnv unsets, until the test ends, the variables that choose a
+// compose project or an environment directory, so a test that works in its
+// own directory finds what it laid out there.
+func unsetDiscoveryEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{"COMPOSE_FILE", "COMPOSE_PATH_SEPARATOR", "COMPOSE_DISABLE_ENV_FILE", "COMPOSE_PROJECT_NAME", "DEVMTLS_DIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			t.Setenv(k, v) // restores it when the test ends
+			os.Unsetenv(k)
+		}
 	}
 }

@@ -61,7 +61,7 @@ func newForwardCmd(g *globalOptions) *cobra.Command {
 	o := &forwardOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "forward TYPE/NAME [LOCAL:]REMOTE... [TYPE/NAME [LOCAL:]REMOTE...]...",
-		Short: "kubectl port-forward that speaks mTLS to the pod and survives pod restarts",
+		Short: "Forward local ports to pods, speaking mTLS to them",
 		Long: `Forward local ports to pods, services, deployments, statefulsets or replicasets,
 like kubectl port-forward, but:
 

@@ -91,7 +91,7 @@ type ComposeFiles struct {
 }
 
 // DiscoverCompose finds the compose files as compose does: the -f flags;
-// else COMPOSE_FILE, from the environment or the env files, split at
+// else a non-empty COMPOSE_FILE, from the environment or the env files, split at
 // COMPOSE_PATH_SEPARATOR (default: the system's list separator), each entry
 // an existing regular file; else the first of DefaultComposeFileNames in the
 // project directory (--project-directory, else the working directory) or the
@@ -139,7 +139,10 @@ func DiscoverCompose(q ComposeQuery) (ComposeFiles, error) {
 		}
 	}
 	if len(out.Files) == 0 {
-		if list, set := env[consts.ComposeFilePath]; set {
+		// An empty COMPOSE_FILE counts as unset, as docker-compose v1 reads
+		// it; Compose v2 refuses it, but only when it has no -f, and devmtls
+		// always gives its compose the files.
+		if list := env[consts.ComposeFilePath]; list != "" {
 			if out.Files, err = composeFileEnv(list, env[consts.ComposePathSeparator], abs); err != nil {
 				return ComposeFiles{}, err
 			}

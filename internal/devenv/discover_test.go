@@ -85,6 +85,8 @@ func TestDiscoverComposeAgreesWithComposeGo(t *testing.T) {
 		q     ComposeQuery // the flags, as typed
 		want  []string     // the files, relative to the root; nil: none
 		fails bool
+		// deviates: compose-go refuses what DiscoverCompose accepts, on purpose.
+		deviates bool
 	}{
 		{name: "in the working directory", files: map[string]string{"compose.yaml": validCompose},
 			want: []string{"compose.yaml"}},
@@ -124,8 +126,8 @@ func TestDiscoverComposeAgreesWithComposeGo(t *testing.T) {
 			env: map[string]string{"COMPOSE_FILE": "missing.yaml"}, fails: true},
 		{name: "COMPOSE_FILE names a directory", files: map[string]string{"dir/.keep": ""},
 			env: map[string]string{"COMPOSE_FILE": "dir"}, fails: true},
-		{name: "COMPOSE_FILE set but empty", files: map[string]string{"compose.yaml": validCompose},
-			env: map[string]string{"COMPOSE_FILE": ""}, fails: true},
+		{name: "COMPOSE_FILE set but empty counts as unset, as in docker-compose v1", files: map[string]string{"compose.yaml": validCompose},
+			env: map[string]string{"COMPOSE_FILE": ""}, want: []string{"compose.yaml"}, deviates: true},
 		{name: "a missing --env-file", files: map[string]string{"compose.yaml": validCompose},
 			q: ComposeQuery{EnvFiles: []string{"missing.env"}}, fails: true},
 		{name: "COMPOSE_DISABLE_ENV_FILE not a boolean", files: map[string]string{"compose.yaml": validCompose},
@@ -162,12 +164,18 @@ func TestDiscoverComposeAgreesWithComposeGo(t *testing.T) {
 				t.Logf("DiscoverCompose: %v\ncompose-go:      %v", err, refErr)
 				return
 			}
-			if err != nil || refErr != nil {
-				t.Fatalf("DiscoverCompose: %v; compose-go: %v", err, refErr)
-			}
 			var want []string
 			for _, f := range tc.want {
 				want = append(want, filepath.Join(root, filepath.FromSlash(f)))
+			}
+			if tc.deviates {
+				if refErr == nil || err != nil || !slices.Equal(got.Files, want) {
+					t.Fatalf("want compose-go to refuse and DiscoverCompose to find %v: DiscoverCompose %v, %v; compose-go %v, %v", want, got.Files, err, refFiles, refErr)
+				}
+				return
+			}
+			if err != nil || refErr != nil {
+				t.Fatalf("DiscoverCompose: %v; compose-go: %v", err, refErr)
 			}
 			if !slices.Equal(refFiles, want) {
 				t.Fatalf("test case: compose-go selects %v, the case says %v", refFiles, want)
