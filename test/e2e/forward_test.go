@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strings"
@@ -224,8 +225,16 @@ func TestForwardInterruptClosesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.Write([]byte("ping"))
-	conn.Read(make([]byte, 4))
+	// The connection must be through to the pod before the interrupt, or
+	// the test would pass on one that never worked.
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		t.Fatalf("write through the forward: %v\n%s", err, f.stderr)
+	}
+	conn.SetReadDeadline(time.Now().Add(time.Minute)) // a hang bound, not a measurement
+	echo := make([]byte, 4)
+	if _, err := io.ReadFull(conn, echo); err != nil || string(echo) != "ping" {
+		t.Fatalf("the echo through the forward: %q, %v\n%s", echo, err, f.stderr)
+	}
 	took := f.stop(t)
 	t.Logf("devmtls forward exited %s after SIGINT with a connection open", took.Round(time.Millisecond))
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
