@@ -157,8 +157,17 @@ func (s *syncBuffer) String() string {
 // (want of them). It is interrupted like Ctrl-C when the test ends.
 func startForward(t testing.TB, c *cluster, devDir, ns string, want int, args ...string) *forward {
 	t.Helper()
-	full := append([]string{"--dir", devDir, "forward", "--kubeconfig", c.kubeconfig, "-n", ns}, args...)
-	cmd := exec.Command(devmtlsBin, full...)
+	return runForward(t, forwardCommand(c, devDir, ns, args...), want)
+}
+
+// forwardCommand is the devmtls forward command line startForward runs.
+func forwardCommand(c *cluster, devDir, ns string, args ...string) *exec.Cmd {
+	return exec.Command(devmtlsBin, append([]string{"--dir", devDir, "forward", "--kubeconfig", c.kubeconfig, "-n", ns}, args...)...)
+}
+
+// runForward starts cmd, a devmtls forward, as startForward does.
+func runForward(t testing.TB, cmd *exec.Cmd, want int) *forward {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
