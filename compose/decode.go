@@ -78,6 +78,21 @@ func asString(path string, v any) (string, error) {
 	return s, nil
 }
 
+// asParsed reads a string and parses it with parse, whose error becomes the
+// field's problem.
+func asParsed[T any](path string, v any, parse func(string) (T, error)) (T, error) {
+	var zero T
+	s, err := asString(path, v)
+	if err != nil {
+		return zero, err
+	}
+	t, err := parse(s)
+	if err != nil {
+		return zero, fieldErr(path, "%v", err)
+	}
+	return t, nil
+}
+
 func asBool(path string, v any) (bool, error) {
 	b, ok := v.(bool)
 	if !ok {

@@ -207,29 +207,13 @@ func parseConfig(v any) (Config, error) {
 		cfg.Enabled = b
 		return err
 	}
-	decoders["mode"] = func(p string, v any) error {
-		s, err := asString(p, v)
-		if err != nil {
-			return err
-		}
-		m, err := certs.ParseMode(s)
-		if err != nil {
-			return fieldErr(p, "%v", err)
-		}
-		cfg.Mode = m
-		return nil
+	decoders["mode"] = func(p string, v any) (err error) {
+		cfg.Mode, err = asParsed(p, v, certs.ParseMode)
+		return err
 	}
-	decoders["key_type"] = func(p string, v any) error {
-		s, err := asString(p, v)
-		if err != nil {
-			return err
-		}
-		k, err := certs.ParseKeyType(s)
-		if err != nil {
-			return fieldErr(p, "%v", err)
-		}
-		cfg.KeyType = k
-		return nil
+	decoders["key_type"] = func(p string, v any) (err error) {
+		cfg.KeyType, err = asParsed(p, v, certs.ParseKeyType)
+		return err
 	}
 	decoders["validity"] = func(p string, v any) error {
 		s, err := asString(p, v)

@@ -198,6 +198,26 @@ func overlayFor(plan *compose.Plan) string {
 	return plan.OverlayPath()
 }
 
+// runComposeSubcommand runs compose's sub (up, down) with the command line's
+// flags, which it reads itself wherever they stand; prepare as in
+// composeRunOptions.
+func runComposeSubcommand(g *globalOptions, sub string, prepare bool) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		ca, err := parseComposeArgs(args, false)
+		if err != nil {
+			return err
+		}
+		if shown, err := composeHelpRequested(c, ca); shown {
+			return err
+		}
+		o := &composeRunOptions{g: g, args: ca, sub: sub, rest: ca.rest, prepare: prepare}
+		if err := o.Complete(c.Context()); err != nil {
+			return err
+		}
+		return o.Run(c.Context())
+	}
+}
+
 // composeHelpRequested prints the command's help when -h/--help was meant for
 // devmtls (cobra cannot see it: these commands parse their own flags).
 func composeHelpRequested(c *cobra.Command, ca composeArgs) (bool, error) {

@@ -21,20 +21,7 @@ background process serving the project's declared forwards.`,
   devmtls down -v --remove-orphans`,
 		DisableFlagParsing:    true,
 		DisableFlagsInUseLine: true,
-		RunE: func(c *cobra.Command, args []string) error {
-			ca, err := parseComposeArgs(args, false)
-			if err != nil {
-				return err
-			}
-			if shown, err := composeHelpRequested(c, ca); shown {
-				return err
-			}
-			o := &composeRunOptions{g: g, args: ca, sub: "down", rest: ca.rest}
-			if err := o.Complete(c.Context()); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		RunE:                  runComposeSubcommand(g, "down", false),
 	}
 	documentProjectFlags(cmd)
 	return cmd

@@ -50,20 +50,7 @@ and per service:
   devmtls up -d api`,
 		DisableFlagParsing:    true,
 		DisableFlagsInUseLine: true,
-		RunE: func(c *cobra.Command, args []string) error {
-			ca, err := parseComposeArgs(args, false)
-			if err != nil {
-				return err
-			}
-			if shown, err := composeHelpRequested(c, ca); shown {
-				return err
-			}
-			o := &composeRunOptions{g: g, args: ca, sub: "up", rest: ca.rest, prepare: true}
-			if err := o.Complete(c.Context()); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		RunE:                  runComposeSubcommand(g, "up", true),
 	}
 	documentProjectFlags(cmd)
 	return cmd
