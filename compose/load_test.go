@@ -49,6 +49,9 @@ func TestNoProject(t *testing.T) {
 	if _, err := load(t, dir, LoadOptions{Files: []string{"-"}}); err == nil || !strings.Contains(err.Error(), "cannot take them from stdin") {
 		t.Errorf("-f - : %v", err)
 	}
+	if _, err := load(t, dir, LoadOptions{Environ: []string{"COMPOSE_FILE=-"}}); err == nil || !strings.Contains(err.Error(), "COMPOSE_FILE names -: devmtls reads the compose files more than once") {
+		t.Errorf("COMPOSE_FILE=-: %v", err)
+	}
 	if _, err := Find(context.Background(), LoadOptions{WorkingDir: dir, Files: []string{"missing.yaml"}}); err == nil {
 		t.Error("an explicit -f that does not exist is an error, even for Find")
 	}
