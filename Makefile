@@ -39,10 +39,13 @@ unit:
 	$(GO) test $(TESTFLAGS) ./...
 	cd test/cluster && $(GO) test $(TESTFLAGS) ./...
 
-# Runs every Fuzz* target in the main module for FUZZTIME each.
+# Runs every Fuzz* target in the main module for FUZZTIME each. A package
+# that cannot be listed (it does not build) fails the target: its fuzz
+# targets would otherwise be skipped without a word.
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	@set -e; pkgs=$$($(GO) list ./...); for pkg in $$pkgs; do \
+	  list=$$($(GO) test -list '^Fuzz' $$pkg) || { echo "$$list"; echo "fuzz: cannot list the fuzz targets of $$pkg"; exit 1; }; \
+	  for f in $$(echo "$$list" | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \

@@ -12,14 +12,6 @@ import (
 	"time"
 )
 
-// Paths are the absolute file names of one identity's credential files.
-type Paths struct {
-	Cert    string `json:"cert"`
-	Key     string `json:"key"`
-	CA      string `json:"ca"`
-	KeyCert string `json:"key_cert"`
-}
-
 // Identity is one certificate with its key: the environment's shared keypair,
 // the host leaf in ca mode, or one service's leaf.
 type Identity struct {
@@ -28,7 +20,8 @@ type Identity struct {
 	Key         crypto.Signer
 	CertPEM     []byte
 	KeyPEM      []byte
-	Paths       Paths
+	// Paths are the absolute paths of the identity's credential files.
+	Paths FileSet
 }
 
 // TLSCertificate returns the identity as a crypto/tls certificate, with the CA
@@ -160,7 +153,7 @@ func loadCredentials(dir string, st *state, contents map[string][]byte) (*Creden
 func loadIdentity(abs, name, prefix string, contents map[string][]byte) (*Identity, error) {
 	p := func(f string) string { return filepath.Join(abs, filepath.FromSlash(prefix+f)) }
 	id := &Identity{Name: name, CertPEM: contents[prefix+FileCert], KeyPEM: contents[prefix+FileKey],
-		Paths: Paths{Cert: p(FileCert), Key: p(FileKey), CA: filepath.Join(abs, FileCA), KeyCert: p(FileKeyCert)}}
+		Paths: FileSet{Cert: p(FileCert), Key: p(FileKey), CA: filepath.Join(abs, FileCA), KeyCert: p(FileKeyCert)}}
 	certs, err := ParseCertificatesPEM(id.CertPEM)
 	if err != nil {
 		return nil, damaged(id.Paths.Cert, err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,21 @@ const (
 	FormatPostgres Format = "postgres"  // cacert, cert, key (libpq / Cloud SQL layout)
 	FormatPKCS8DER Format = "pkcs8-der" // cert.der, key.der (PKCS#8), ca.der
 	FormatPKCS12   Format = "pkcs12"    // keystore.p12, truststore.p12 (Java)
+)
+
+// The file names of the export layouts besides the credential files
+// themselves. They are the names their consumers expect (the postgres layout
+// is the managed-PostgreSQL one, cacert/cert/key), so they are fixed; compose
+// mounts the same files under the same names.
+const (
+	PostgresFileCA   = "cacert"
+	PostgresFileCert = FileCert
+	PostgresFileKey  = FileKey
+	DERFileCert      = "cert.der"
+	DERFileKey       = "key.der"
+	DERFileCA        = "ca.der"
+	PKCS12KeyStore   = "keystore.p12"
+	PKCS12TrustStore = "truststore.p12"
 )
 
 // Formats lists every export format in help order.
@@ -67,13 +83,13 @@ func (c *Credentials) ExportFiles(id *Identity, f Format, password string) ([]Ex
 	case FormatHAProxy:
 		return []ExportedFile{{FileKeyCert, append(slices.Clone(id.KeyPEM), id.CertPEM...), true}, {FileCA, c.CAPEM, false}}, nil
 	case FormatPostgres:
-		return []ExportedFile{{"cacert", c.CAPEM, false}, {FileCert, id.CertPEM, false}, {FileKey, id.KeyPEM, true}}, nil
+		return []ExportedFile{{PostgresFileCA, c.CAPEM, false}, {PostgresFileCert, id.CertPEM, false}, {PostgresFileKey, id.KeyPEM, true}}, nil
 	case FormatPKCS8DER:
 		keyDER, err := x509.MarshalPKCS8PrivateKey(id.Key)
 		if err != nil {
 			return nil, err
 		}
-		return []ExportedFile{{"cert.der", id.Certificate.Raw, false}, {"key.der", keyDER, true}, {"ca.der", c.CA.Raw, false}}, nil
+		return []ExportedFile{{DERFileCert, id.Certificate.Raw, false}, {DERFileKey, keyDER, true}, {DERFileCA, c.CA.Raw, false}}, nil
 	case FormatPKCS12:
 		if password == "" {
 			password = DefaultPKCS12Password
@@ -92,7 +108,7 @@ func (c *Credentials) ExportFiles(id *Identity, f Format, password string) ([]Ex
 		if err != nil {
 			return nil, fmt.Errorf("encode PKCS#12 truststore: %w", err)
 		}
-		return []ExportedFile{{"keystore.p12", ks, true}, {"truststore.p12", ts, false}}, nil
+		return []ExportedFile{{PKCS12KeyStore, ks, true}, {PKCS12TrustStore, ts, false}}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q", string(f))
 }
@@ -131,7 +147,7 @@ func WriteExport(dir string, files []ExportedFile) ([]string, error) {
 	}
 	var marker strings.Builder
 	marker.WriteString("# Files written by `devmtls certs export`; a later export may replace them.\n")
-	for _, name := range sortedKeys(owned) {
+	for _, name := range slices.Sorted(maps.Keys(owned)) {
 		marker.WriteString(name + "\n")
 	}
 	// The marker goes first: if we crash mid-export, the next export may still

@@ -12,17 +12,6 @@ import (
 	"time"
 )
 
-// File names inside the environment directory. They are the source article's
-// names, so a service that reads /var/mtls/cert in the cluster reads the same
-// name locally.
-const (
-	FileCert    = "cert"
-	FileKey     = "key"
-	FileCA      = "ca"
-	FileKeyCert = "key+cert"
-	servicesDir = "services"
-)
-
 // issued is one certificate with its key, as PEM.
 type issued struct {
 	cert    *x509.Certificate
@@ -63,7 +52,7 @@ type fileContent struct {
 }
 
 // keyCert is HAProxy's single-file layout: the key followed by the certificate,
-// as `cat key.pem cert.pem > key+cert.pem` produces in the article.
+// as `cat key.pem cert.pem > key+cert.pem` produces.
 func keyCert(i issued) []byte {
 	out := append([]byte{}, i.keyPEM...)
 	return append(out, i.certPEM...)
@@ -83,7 +72,7 @@ func generate(spec Spec, now time.Time) (*material, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The certificate is its own trust anchor, like the article's
+	// The certificate is its own trust anchor, like one made with
 	// `openssl req -x509`, which marks it CA:TRUE. OpenSSL-based peers (Python,
 	// Node.js, HAProxy, libpq) only accept a pinned self-signed certificate as an
 	// anchor when it is a CA, so the flags matter for interop.

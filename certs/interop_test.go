@@ -322,7 +322,7 @@ func TestInteropHAProxy(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			// The backend demands the environment's client certificate, so the
 			// request only gets through if HAProxy presents key+cert to it
-			// (the article's `server … ssl verify required ca-file … crt …`).
+			// (HAProxy's `server … ssl verify required ca-file … crt …`).
 			backend := goServer(t, e)
 			port := freePort(t)
 			cfg := fmt.Sprintf(`global

@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -282,7 +284,7 @@ func (s *Store) stamp() string {
 		describe(name)
 	}
 	if st, err := parseState(d.Path(stateFile), data); err == nil {
-		for _, rel := range sortedKeys(st.Files) {
+		for _, rel := range slices.Sorted(maps.Keys(st.Files)) {
 			if st.Version == flatStateVersion {
 				describe(rel)
 			} else {

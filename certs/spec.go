@@ -15,8 +15,8 @@ import (
 type Mode string
 
 const (
-	// ModeShared is the source article's layout: one self-signed keypair for the
-	// whole environment, which is also its own trust anchor (pinning).
+	// ModeShared is one self-signed keypair for the whole environment, which
+	// is also its own trust anchor (pinning), as most teams deploy mTLS.
 	ModeShared Mode = "shared"
 	// ModeCA is a throwaway development CA, name-constrained to the environment's
 	// names, that signs one leaf per service so each service has its own identity.

@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -400,7 +400,7 @@ func (s *Store) writer(d *envdir.Dir) *generation.Writer {
 func (s *Store) verify(d *envdir.Dir, st *state) (map[string][]byte, error) {
 	w := s.writer(d)
 	contents := map[string][]byte{}
-	for _, rel := range sortedKeys(st.Files) {
+	for _, rel := range slices.Sorted(maps.Keys(st.Files)) {
 		var data []byte
 		var err error
 		if st.Version == flatStateVersion {
@@ -467,7 +467,7 @@ func (s *Store) write(d *envdir.Dir, st *state, files map[string]fileContent, ol
 	w := s.writer(d)
 	st.Version, st.Files = stateVersion, map[string]string{}
 	var gf []generation.File
-	for _, rel := range sortedKeys(files) {
+	for _, rel := range slices.Sorted(maps.Keys(files)) {
 		f := files[rel]
 		st.Files[rel] = digest(f.data)
 		mode := fs.FileMode(0o644)
@@ -521,13 +521,4 @@ func ownedBy(old *state, force bool) func(name string, isDir bool) bool {
 func digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/hostenv"
 )
 
 // writeProject writes files (name -> content) into a new directory.
@@ -54,7 +55,7 @@ func TestDefaultsWithoutExtension(t *testing.T) {
 		t.Fatalf("services %v", got)
 	}
 	s := p.Services[0]
-	if s.MountPath != "/var/mtls" || s.Files != DefaultFileNames() || s.Env != DefaultEnvNames() || len(s.Formats) != 0 || s.User != nil {
+	if s.MountPath != "/var/mtls" || s.Files != certs.DefaultFileNames() || s.Env != hostenv.DefaultNames() || len(s.Formats) != 0 || s.User != nil {
 		t.Errorf("default settings %+v", s.Settings)
 	}
 	env := s.Environment()

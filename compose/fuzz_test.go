@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/hostenv"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -74,7 +75,7 @@ func FuzzExtension(f *testing.F) {
 			}
 			seen := map[string]bool{}
 			for k, v := range s.Environment() {
-				if !envNameRE.MatchString(k) || seen[k] {
+				if hostenv.ValidateName(k) != nil || seen[k] {
 					t.Fatalf("accepted variable %q=%q", k, v)
 				}
 				seen[k] = true

@@ -4,17 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/consts"
-	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/devmtls/devmtls/internal/devenv"
 )
 
 // LoadOptions are compose's own project flags, spelled as compose spells them.
@@ -165,52 +165,48 @@ func Load(ctx context.Context, opts LoadOptions) (*Project, error) {
 		}
 		return filepath.Join(cwd, p)
 	}
-	var files, envFiles []string
-	for _, f := range opts.Files {
-		if f == "-" {
-			return nil, fmt.Errorf("-f -: devmtls reads the compose files more than once, so it cannot take them from stdin; write them to a file")
-		}
-		files = append(files, abs(f))
+	const stdin = "devmtls reads the compose files more than once, so it cannot take them from stdin; write them to a file"
+	if slices.Contains(opts.Files, "-") {
+		return nil, fmt.Errorf("-f -: %s", stdin)
 	}
+	var envFiles []string
 	for _, f := range opts.EnvFiles {
 		envFiles = append(envFiles, abs(f))
 	}
 	projectDir := abs(opts.ProjectDir)
 
-	env := map[string]string{}
-	for _, kv := range opts.Environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
+	env := devenv.Environ(os.Environ())
+	maps.Copy(env, devenv.Environ(opts.Environ))
+	found, err := devenv.DiscoverCompose(devenv.ComposeQuery{Files: opts.Files, ProjectDir: opts.ProjectDir, EnvFiles: opts.EnvFiles, WorkingDir: cwd, Env: env})
+	if err != nil {
+		return nil, err
 	}
-	lookup := func(k string) (string, bool) {
-		if v, ok := env[k]; ok {
-			return v, true
-		}
-		return os.LookupEnv(k)
+	files := found.Files
+	if slices.Contains(files, "-") {
+		return nil, fmt.Errorf("%s names -: %s", consts.ComposeFilePath, stdin)
 	}
 	if len(files) == 0 {
-		var err error
-		if files, err = discoverFiles(cwd, projectDir, lookup); err != nil {
-			return nil, err
+		from := cwd
+		if projectDir != "" {
+			from = projectDir
 		}
-		if len(files) == 0 {
-			return nil, fmt.Errorf("%w in %s or its parents (looked for %s); pass -f or set COMPOSE_FILE", ErrNoProject, cwd, strings.Join(cli.DefaultFileNames, ", "))
-		}
+		return nil, fmt.Errorf("%w in %s or its parents (looked for %s); pass -f or set COMPOSE_FILE", ErrNoProject, from, strings.Join(devenv.DefaultComposeFileNames(), ", "))
 	}
 
-	// The same option chain docker compose builds (cmd/compose toProjectOptions),
-	// with the files already found so discovery starts from cwd, not the
-	// process's working directory.
+	// The option chain docker compose builds (cmd/compose toProjectOptions)
+	// with the files discovery found: the env files discovery read, then, as
+	// compose does once it knows the files, those of the project directory.
 	po := []cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(projectDir),
 		cli.WithEnv(opts.Environ),
 		cli.WithOsEnv,
 	}
-	if _, set := lookup("PWD"); !set {
+	if _, set := env["PWD"]; !set {
 		po = append(po, cli.WithEnv([]string{"PWD=" + cwd}))
 	}
 	po = append(po,
+		cli.WithEnvFiles(found.EnvFiles...),
+		cli.WithDotEnv,
 		cli.WithEnvFiles(envFiles...),
 		cli.WithDotEnv,
 		cli.WithDefaultProfiles(opts.Profiles...),
@@ -246,85 +242,6 @@ func Load(ctx context.Context, opts LoadOptions) (*Project, error) {
 	return p, nil
 }
 
-// discoverFiles finds the compose files like compose does: COMPOSE_FILE (from
-// the environment or a .env in cwd), else the first of compose.yaml,
-// compose.yml, docker-compose.yml, docker-compose.yaml in cwd or a parent (or
-// in --project-directory), with its override file.
-func discoverFiles(cwd, projectDir string, lookup func(string) (string, bool)) ([]string, error) {
-	composeFile, set := lookup(consts.ComposeFilePath)
-	sep, _ := lookup(consts.ComposePathSeparator)
-	if !set {
-		dotenv := filepath.Join(cwd, ".env")
-		if projectDir != "" {
-			dotenv = filepath.Join(projectDir, ".env")
-		}
-		vars, err := readDotEnv(dotenv, lookup)
-		if err != nil {
-			return nil, err
-		}
-		if v, ok := vars[consts.ComposeFilePath]; ok {
-			composeFile, set = v, true
-			if s, ok := vars[consts.ComposePathSeparator]; ok && sep == "" {
-				sep = s
-			}
-		}
-	}
-	if set && composeFile != "" {
-		if sep == "" {
-			sep = string(os.PathListSeparator)
-		}
-		var out []string
-		for _, f := range strings.Split(composeFile, sep) {
-			if !filepath.IsAbs(f) {
-				f = filepath.Join(cwd, f)
-			}
-			out = append(out, f)
-		}
-		return out, nil
-	}
-	dir := cwd
-	if projectDir != "" {
-		dir = projectDir
-	}
-	for {
-		if f := firstExisting(dir, cli.DefaultFileNames); f != "" {
-			out := []string{f}
-			if o := firstExisting(dir, cli.DefaultOverrideFileNames); o != "" {
-				out = append(out, o)
-			}
-			return out, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return nil, nil
-		}
-		dir = parent
-	}
-}
-
-// readDotEnv reads a .env file with compose's own parser; a missing file is
-// no error.
-func readDotEnv(path string, lookup func(string) (string, bool)) (map[string]string, error) {
-	if fi, err := os.Stat(path); err != nil || fi.IsDir() {
-		return nil, nil
-	}
-	vars, err := dotenv.ReadFile(path, lookup)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return vars, nil
-}
-
-func firstExisting(dir string, names []string) string {
-	for _, n := range names {
-		p := filepath.Join(dir, n)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-	}
-	return ""
-}
-
 // readExtension reads the top-level and per-service x-devmtls of the loaded
 // (merged, interpolated) project. Errors name the file the field came from.
 func (p *Project) readExtension(tp *types.Project, sources *sourceFiles) error {
@@ -346,11 +263,7 @@ func (p *Project) readExtension(tp *types.Project, sources *sourceFiles) error {
 	for name, s := range tp.DisabledServices {
 		all[name] = s
 	}
-	names := make([]string, 0, len(all))
-	for n := range all {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(all))
 	if err := p.checkForwardNames(names); err != nil {
 		return sources.attribute(err)
 	}

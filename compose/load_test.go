@@ -3,10 +3,15 @@ package compose
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/sirupsen/logrus"
 )
 
 // These tests pin down that devmtls sees the same project docker compose
@@ -43,6 +48,9 @@ func TestNoProject(t *testing.T) {
 	}
 	if _, err := load(t, dir, LoadOptions{Files: []string{"-"}}); err == nil || !strings.Contains(err.Error(), "cannot take them from stdin") {
 		t.Errorf("-f - : %v", err)
+	}
+	if _, err := load(t, dir, LoadOptions{Environ: []string{"COMPOSE_FILE=-"}}); err == nil || !strings.Contains(err.Error(), "COMPOSE_FILE names -: devmtls reads the compose files more than once") {
+		t.Errorf("COMPOSE_FILE=-: %v", err)
 	}
 	if _, err := Find(context.Background(), LoadOptions{WorkingDir: dir, Files: []string{"missing.yaml"}}); err == nil {
 		t.Error("an explicit -f that does not exist is an error, even for Find")
@@ -150,5 +158,50 @@ func TestInvalidComposeFileGetsComposeMessage(t *testing.T) {
 	_, err := load(t, dir, LoadOptions{})
 	if err == nil || err.Error() != "validating "+filepath.Join(dir, "compose.yaml")+": services.api.ports must be a array" {
 		t.Errorf("error %q", err)
+	}
+}
+
+// TestLoadReadsTheEnvFilesComposeReads: compose reads the working
+// directory's .env before it knows the files (COMPOSE_FILE and
+// COMPOSE_PROJECT_NAME may come from it) and the project directory's .env
+// after, the first one winning for a variable both set. Load sees the project
+// compose-go's own loader sees through docker compose's option chain.
+func TestLoadReadsTheEnvFilesComposeReads(t *testing.T) {
+	logrus.SetLevel(logrus.ErrorLevel)
+	root := writeProject(t, map[string]string{
+		".env":             "COMPOSE_FILE=app/compose.yaml\nCOMPOSE_PROJECT_NAME=fromcwd\nTLS_DIR=/from/cwd\n",
+		"app/.env":         "TLS_DIR=/from/app\nTLS_UID=7\n",
+		"app/compose.yaml": "services:\n  api:\n    image: x\n    x-devmtls:\n      mount_path: ${TLS_DIR}\n      user: ${TLS_UID}:${TLS_UID}\n",
+		"ci.env":           "COMPOSE_FILE=app/compose.yaml\nTLS_DIR=/from/ci\nTLS_UID=8\n",
+	})
+	for _, envFiles := range [][]string{nil, {"ci.env"}} {
+		t.Run(strings.Join(append([]string{"env-file"}, envFiles...), " "), func(t *testing.T) {
+			t.Chdir(root)
+			for _, k := range []string{"COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_DISABLE_ENV_FILE", "TLS_DIR", "TLS_UID"} {
+				if v, ok := os.LookupEnv(k); ok {
+					t.Setenv(k, v)
+					os.Unsetenv(k)
+				}
+			}
+			o, err := cli.NewProjectOptions(nil, cli.WithOsEnv, cli.WithEnvFiles(envFiles...), cli.WithDotEnv, cli.WithConfigFileEnv,
+				cli.WithDefaultConfigPath, cli.WithEnvFiles(envFiles...), cli.WithDotEnv, cli.WithLoadOptions(loader.WithSkipValidation))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := o.LoadProject(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantMount := want.Services["api"].Extensions[Extension].(map[string]any)["mount_path"]
+			p := mustLoad(t, root, LoadOptions{EnvFiles: envFiles})
+			api, _ := p.Service("api")
+			if p.Name != want.Name || p.Dir != want.WorkingDir || !slices.Equal(p.Files, want.ComposeFiles) || api.MountPath != wantMount {
+				t.Errorf("Load: %s in %s, %v, mount_path %s\ncompose-go: %s in %s, %v, mount_path %v", p.Name, p.Dir, p.Files, api.MountPath,
+					want.Name, want.WorkingDir, want.ComposeFiles, wantMount)
+			}
+			if envFiles == nil && (p.Name != "fromcwd" || api.MountPath != "/from/cwd" || *api.User != (Owner{7, 7})) {
+				t.Errorf("the working directory's .env, then app's: %s, %s, %v", p.Name, api.MountPath, api.User)
+			}
+		})
 	}
 }

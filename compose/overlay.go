@@ -123,25 +123,29 @@ func planService(svc Service, creds *certs.Credentials, envDir string) (ServiceP
 		{svc.Files.CA, creds.CAPEM, false},
 		{svc.Files.KeyCert, keyCert, true},
 	}
-	for _, f := range []certs.Format{certs.FormatPKCS12, certs.FormatPKCS8DER} {
-		if !svc.HasFormat(f) {
-			continue
-		}
+	// The extra formats are the export layouts, under the same file names.
+	exported := func(into *mountDir, f certs.Format) error {
 		files, err := creds.ExportFiles(id, f, svc.PKCS12Password)
 		if err != nil {
-			return ServicePlan{}, fmt.Errorf("service %s: %w", svc.Name, err)
+			return fmt.Errorf("service %s: %w", svc.Name, err)
 		}
 		for _, ef := range files {
-			main.files = append(main.files, copyFile{ef.Name, ef.Data, ef.Secret})
+			into.files = append(into.files, copyFile{ef.Name, ef.Data, ef.Secret})
+		}
+		return nil
+	}
+	for _, f := range []certs.Format{certs.FormatPKCS12, certs.FormatPKCS8DER} {
+		if svc.HasFormat(f) {
+			if err := exported(&main, f); err != nil {
+				return ServicePlan{}, err
+			}
 		}
 	}
 	sp.dirs = append(sp.dirs, main)
 	if svc.HasFormat(certs.FormatPostgres) {
 		pg := mountDir{Mount: Mount{Source: filepath.Join(base, postgresCopy), Target: svc.PostgresMountPath}, rel: rel + "/" + postgresCopy}
-		pg.files = []copyFile{
-			{PostgresFileCA, creds.CAPEM, false},
-			{PostgresFileCert, id.CertPEM, false},
-			{PostgresFileKey, id.KeyPEM, true},
+		if err := exported(&pg, certs.FormatPostgres); err != nil {
+			return ServicePlan{}, err
 		}
 		sp.dirs = append(sp.dirs, pg)
 	}

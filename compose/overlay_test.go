@@ -235,8 +235,9 @@ func TestWriteTouchesOnlyWhatChanged(t *testing.T) {
 }
 
 func TestCopiesOwnersModesAndLayout(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("giving files to another uid needs root; TestOwnerErrorWhenNotRoot covers the other case")
+	if os.Geteuid() != 0 {
+		// cmd/devmtls's TestNotRoot covers what devmtls does without root.
+		testenv.Missing(t, "root", "run the tests as root, as CI does: only root can give the copies to another uid")
 	}
 	dir := writeProject(t, map[string]string{"compose.yaml": overlayProject})
 	_, creds, plan := planFor(t, dir, LoadOptions{})
@@ -379,18 +380,22 @@ func TestFindRuntime(t *testing.T) {
 		t.Errorf("exit code %d, %v; want 7 passed through", code, err)
 	}
 	// A plugin in DOCKER_CONFIG/cli-plugins is preferred over docker-compose.
-	if _, err := exec.LookPath("docker"); err == nil {
-		cfg := t.TempDir()
-		if err := os.MkdirAll(filepath.Join(cfg, "cli-plugins"), 0o755); err != nil {
+	// FindRuntime only looks for the files, so a docker and a
+	// docker-compose that are empty scripts on PATH stand in for them, and
+	// the test needs no Docker installed.
+	bin, cfg := t.TempDir(), t.TempDir()
+	for _, f := range []string{filepath.Join(bin, "docker"), filepath.Join(bin, "docker-compose"), filepath.Join(cfg, "cli-plugins", "docker-compose")} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(cfg, "cli-plugins", "docker-compose"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		if err := os.WriteFile(f, []byte("#!/bin/sh\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		r, err := FindRuntime(env(map[string]string{"DOCKER_CONFIG": cfg}))
-		if err != nil || len(r.Command) != 2 || r.Command[1] != "compose" {
-			t.Errorf("with the plugin: %v %v", r, err)
-		}
+	}
+	t.Setenv("PATH", bin)
+	r, err = FindRuntime(env(map[string]string{"DOCKER_CONFIG": cfg}))
+	if err != nil || !slices.Equal(r.Command, []string{filepath.Join(bin, "docker"), "compose"}) {
+		t.Errorf("with the plugin: %v %v", r, err)
 	}
 }
 

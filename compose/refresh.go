@@ -19,7 +19,7 @@ import (
 // file names, the extra formats and who owns them. Plan.Write records it, so
 // the copies can be remade for new credentials without the compose files.
 type recipe struct {
-	Files          FileNames      `json:"files"`
+	Files          certs.FileSet  `json:"files"`
 	Formats        []certs.Format `json:"formats,omitempty"`
 	PKCS12Password string         `json:"pkcs12_password"`
 	// Owner owns the copies; nil leaves them to whoever writes them.
@@ -40,7 +40,7 @@ func recipeOf(sp ServicePlan) recipe {
 // validate checks a recipe read from disk (the environment directory is
 // untrusted input) the way the compose file's settings are checked.
 func (r recipe) validate() error {
-	for _, name := range []string{r.Files.Cert, r.Files.Key, r.Files.CA, r.Files.KeyCert} {
+	for _, name := range r.Files.Values() {
 		if _, err := asFileName("files", name); err != nil {
 			return err
 		}

@@ -11,15 +11,6 @@ import (
 	"github.com/devmtls/devmtls/certs"
 )
 
-// The default variable names. Compose services get the same names, so code that
-// reads MTLS_CERT works in a container, on the host and in the cluster.
-const (
-	DefaultCertVar    = "MTLS_CERT"
-	DefaultKeyVar     = "MTLS_KEY"
-	DefaultCAVar      = "MTLS_CA"
-	DefaultKeyCertVar = "MTLS_KEY_CERT"
-)
-
 // The variables libpq (psql, psycopg, node-postgres with libpq, pgx) reads. Their
 // names are fixed by libpq, so they are not configurable.
 const (
@@ -39,18 +30,13 @@ func RuntimeTrustVars() []string {
 	return []string{"NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"}
 }
 
-// Names are the variable names a service reads its credential paths from. An
-// empty name leaves that variable out.
-type Names struct {
-	Cert    string `json:"cert"`
-	Key     string `json:"key"`
-	CA      string `json:"ca"`
-	KeyCert string `json:"key_cert"`
-}
-
-// DefaultNames returns MTLS_CERT, MTLS_KEY, MTLS_CA and MTLS_KEY_CERT.
-func DefaultNames() Names {
-	return Names{Cert: DefaultCertVar, Key: DefaultKeyVar, CA: DefaultCAVar, KeyCert: DefaultKeyCertVar}
+// DefaultNames are the variables that name the credential files: MTLS_CERT,
+// MTLS_KEY, MTLS_CA and MTLS_KEY_CERT. Compose services get the same names
+// (unless x-devmtls env says otherwise), so code that reads MTLS_CERT works in
+// a container, on the host and from an IDE. An empty name in a set of
+// variable names leaves that variable out.
+func DefaultNames() certs.FileSet {
+	return certs.FileSet{Cert: "MTLS_CERT", Key: "MTLS_KEY", CA: "MTLS_CA", KeyCert: "MTLS_KEY_CERT"}
 }
 
 // Var is one environment variable.
@@ -66,10 +52,10 @@ type Var struct {
 type Input struct {
 	// Files are the absolute paths of the identity's credential files
 	// (certs.Identity.Paths).
-	Files certs.Paths
+	Files certs.FileSet
 	// Names are the variable names for Files; DefaultNames() unless the
 	// project configures others.
-	Names Names
+	Names certs.FileSet
 	// Postgres adds libpq's PGSSLCERT, PGSSLKEY, PGSSLROOTCERT and
 	// PGSSLMODE=verify-full.
 	Postgres bool
@@ -154,9 +140,9 @@ func Build(in Input) ([]Var, error) {
 // KnownNames lists every variable Build may emit for names, with or without
 // Postgres and RuntimeTrust. IDE configurations use it to remove variables
 // devmtls wrote earlier that the current set no longer has.
-func KnownNames(names Names) []string {
+func KnownNames(names certs.FileSet) []string {
 	var out []string
-	for _, n := range []string{names.Cert, names.Key, names.CA, names.KeyCert} {
+	for _, n := range names.Values() {
 		if n != "" {
 			out = append(out, n)
 		}

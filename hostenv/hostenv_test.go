@@ -8,8 +8,8 @@ import (
 	"github.com/devmtls/devmtls/certs"
 )
 
-func testFiles() certs.Paths {
-	return certs.Paths{Cert: "/p/cert", Key: "/p/key", CA: "/p/ca", KeyCert: "/p/key+cert"}
+func testFiles() certs.FileSet {
+	return certs.FileSet{Cert: "/p/cert", Key: "/p/key", CA: "/p/ca", KeyCert: "/p/key+cert"}
 }
 
 func names(vars []Var) []string {
@@ -69,7 +69,7 @@ func TestBuildPostgresTrustAndExtra(t *testing.T) {
 }
 
 func TestBuildCustomAndOmittedNames(t *testing.T) {
-	vars, err := Build(Input{Files: testFiles(), Names: Names{Cert: "TLS_CRT", Key: "TLS_KEY", CA: "TLS_CA"}})
+	vars, err := Build(Input{Files: testFiles(), Names: certs.FileSet{Cert: "TLS_CRT", Key: "TLS_KEY", CA: "TLS_CA"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,17 +80,17 @@ func TestBuildCustomAndOmittedNames(t *testing.T) {
 
 func TestBuildRejects(t *testing.T) {
 	for name, in := range map[string]Input{
-		"invalid name":        {Files: testFiles(), Names: Names{Cert: "MTLS-CERT"}},
-		"leading digit":       {Files: testFiles(), Names: Names{Cert: "1CERT"}},
-		"duplicate":           {Files: testFiles(), Names: Names{Cert: "X", Key: "X"}},
-		"duplicate by case":   {Files: testFiles(), Names: Names{Cert: "x", Key: "X"}},
+		"invalid name":        {Files: testFiles(), Names: certs.FileSet{Cert: "MTLS-CERT"}},
+		"leading digit":       {Files: testFiles(), Names: certs.FileSet{Cert: "1CERT"}},
+		"duplicate":           {Files: testFiles(), Names: certs.FileSet{Cert: "X", Key: "X"}},
+		"duplicate by case":   {Files: testFiles(), Names: certs.FileSet{Cert: "x", Key: "X"}},
 		"extra collides":      {Files: testFiles(), Names: DefaultNames(), Extra: []Var{{Name: "MTLS_CA", Value: "v"}}},
-		"postgres collides":   {Files: testFiles(), Names: Names{Cert: "PGSSLCERT"}, Postgres: true},
-		"missing file":        {Files: certs.Paths{Cert: "/p/cert"}, Names: DefaultNames()},
+		"postgres collides":   {Files: testFiles(), Names: certs.FileSet{Cert: "PGSSLCERT"}, Postgres: true},
+		"missing file":        {Files: certs.FileSet{Cert: "/p/cert"}, Names: DefaultNames()},
 		"invalid extra name":  {Files: testFiles(), Extra: []Var{{Name: "A=B", Value: "v"}}},
 		"empty extra name":    {Files: testFiles(), Extra: []Var{{Name: "", Value: "v"}}},
-		"trust with no CA":    {Files: certs.Paths{Cert: "/c"}, Names: Names{Cert: "C"}, RuntimeTrust: true},
-		"postgres with no CA": {Files: certs.Paths{Cert: "/c", Key: "/k"}, Postgres: true},
+		"trust with no CA":    {Files: certs.FileSet{Cert: "/c"}, Names: certs.FileSet{Cert: "C"}, RuntimeTrust: true},
+		"postgres with no CA": {Files: certs.FileSet{Cert: "/c", Key: "/k"}, Postgres: true},
 	} {
 		if _, err := Build(in); err == nil {
 			t.Errorf("%s: Build accepted %+v", name, in)

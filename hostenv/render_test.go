@@ -3,9 +3,11 @@ package hostenv
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,27 +37,12 @@ var nastyValues = map[string]string{
 
 func nastyVars(skip ...string) []Var {
 	var vars []Var
-	for _, name := range sortedKeys(nastyValues) {
+	for _, name := range slices.Sorted(maps.Keys(nastyValues)) {
 		if !strings.Contains(" "+strings.Join(skip, " ")+" ", " "+name+" ") {
 			vars = append(vars, Var{Name: "T_" + name, Value: nastyValues[name]})
 		}
 	}
 	return vars
-}
-
-func sortedKeys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }
 
 func render(t *testing.T, f Format, vars []Var) string {

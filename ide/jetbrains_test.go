@@ -101,9 +101,13 @@ func TestMergeRunConfigUpdatesInPlace(t *testing.T) {
 	if !reflect.DeepEqual(env, want) {
 		t.Errorf("envs = %v, want %v", env, want)
 	}
+	options := map[string]string{}
 	for _, o := range f.Configuration.Options {
-		if o.Name == "SCRIPT_NAME" && o.Value != "$PROJECT_DIR$/api/app.py" || o.Name == "PARAMETERS" && o.Value != `--port 8443 "quoted" & more` {
-			t.Errorf("user setting changed: %s = %q", o.Name, o.Value)
+		options[o.Name] = o.Value
+	}
+	for name, want := range map[string]string{"SCRIPT_NAME": "$PROJECT_DIR$/api/app.py", "PARAMETERS": `--port 8443 "quoted" & more`} {
+		if got, ok := options[name]; !ok || got != want {
+			t.Errorf("user setting changed: %s = %q (set: %v), want %q", name, got, ok, want)
 		}
 	}
 	// Only the <envs> lines and the before-launch step differ from what

@@ -191,7 +191,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // podServer is a pod's port: a real TCP listener on loopback that speaks TLS
 // with the cluster keypair (requiring the cluster's client certificate, as
-// the article's pods do) and runs a handler per connection.
+// mTLS-only pods do) and runs a handler per connection.
 type podServer struct {
 	addr string
 

@@ -13,7 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// DefaultSecret is the Secret the source article's clusters keep their keypair in.
+// DefaultSecret is the Secret the cluster keeps its mTLS keypair in, unless a
+// Service's annotation or --secret names another.
 const DefaultSecret = "mtls"
 
 // SecretAnnotation on a Service names the Secret whose keypair its pods accept.
@@ -23,8 +24,9 @@ const SecretAnnotation = "devmtls.dev/secret"
 // carries, so devmtls can verify it without --server-name.
 const ServerNameAnnotation = "devmtls.dev/server-name"
 
-// The Secret keys tried, in order, for each part of the keypair: the article's
-// names first, then kubernetes.io/tls and cert-manager's.
+// The Secret keys tried, in order, for each part of the keypair: cert and key
+// (the files the pods mount, /var/mtls/cert and /var/mtls/key) first, then
+// kubernetes.io/tls and cert-manager's.
 var (
 	certKeys = []string{"cert", "tls.crt"}
 	keyKeys  = []string{"key", "tls.key"}
@@ -37,7 +39,8 @@ type ClusterCredentials struct {
 	Source      string // namespace/name of the Secret, for messages
 	Certificate tls.Certificate
 	// Roots verify the pod's certificate: the Secret's CA, or the Secret's own
-	// certificate when there is no CA (pinning, as the article's clusters do).
+	// certificate when there is no CA: a self-signed certificate that is its
+	// own trust anchor (pinning).
 	Roots  *x509.CertPool
 	Pinned bool
 	pinned *x509.Certificate
@@ -116,8 +119,9 @@ func describeKeys(data map[string][]byte) string {
 
 // ClientConfig is the TLS configuration toward a pod. With serverName set the
 // pod's certificate must name it. Without, the chain (or the pin) is what is
-// verified: the cluster's mTLS anchor is private to its workloads, and the
-// article's pinned certificates carry no DNS names at all.
+// verified: the cluster's mTLS anchor is private to its workloads, and a
+// self-signed certificate that is its own trust anchor often carries no DNS
+// name at all.
 func (cc *ClusterCredentials) ClientConfig(serverName string) *tls.Config {
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS12,

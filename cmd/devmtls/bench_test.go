@@ -10,7 +10,7 @@ import (
 )
 
 // BenchmarkCertsVsOpenSSL times the whole `devmtls certs` process creating a
-// fresh environment against the source article's
+// fresh environment against the way such a keypair is usually made by hand,
 // `openssl req -x509 -newkey rsa:4096 -days 3650 -nodes`, alternating the two in
 // one run so machine noise hits both. It reports each median-free mean and the
 // ratio openssl/devmtls ("x-faster").

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -82,7 +84,7 @@ func newCertsCmd(g *globalOptions) *cobra.Command {
 	o := &certsOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "certs",
-		Short: "Create or renew the environment's dev credentials and summarise them",
+		Short: "Create or renew the dev credentials and summarise them",
 		Long: `Make sure the environment has valid dev credentials, then print a summary.
 
 Credentials are created on first use and renewed automatically when they have
@@ -106,7 +108,7 @@ cert, key, ca and key+cert (HAProxy), in the environment directory (--dir).`,
 	ro := &certsOptions{g: g, rotate: true}
 	rotate := &cobra.Command{
 		Use:   "rotate",
-		Short: "Replace the environment's dev credentials now",
+		Short: "Replace the dev credentials now",
 		Long: `Generate new dev credentials unconditionally, replacing the current ones — also
 the way out when a credential file was damaged or changed by hand.
 
@@ -115,6 +117,9 @@ serve the new keypair from their next connection, within two seconds, and
 trust only the new one. The compose copies are rewritten in their mounted
 directories at once; devmtls up then recreates the containers, for services
 that read their files only at start.`,
+		Example: `  devmtls certs rotate
+  devmtls certs rotate && devmtls up -d   # then recreate the containers that read their files at start
+  devmtls certs rotate --key-type rsa2048 --validity 7d`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := ro.Complete(c); err != nil {
@@ -164,13 +169,18 @@ func printSummary(w io.Writer, res *certs.Result) {
 	fmt.Fprintf(w, "  files:    %s\n", strings.Join(relFiles(c), ", "))
 }
 
+// relFiles names the files the summary lists: the credential files, and in ca
+// mode each service's directory (in shared mode every service uses the
+// top-level files, so there is nothing more to name).
 func relFiles(c *certs.Credentials) []string {
-	out := []string{certs.FileCert, certs.FileKey, certs.FileCA, certs.FileKeyCert}
+	out := certs.DefaultFileNames().Values()
+	if c.Mode != certs.ModeCA {
+		return out
+	}
 	for _, s := range c.Services {
-		id, err := c.Service(s)
-		if err == nil {
+		if id, err := c.Service(s); err == nil {
 			rel, _ := filepath.Rel(c.Dir, filepath.Dir(id.Paths.Cert))
-			out = append(out, rel+"/")
+			out = append(out, filepath.ToSlash(rel)+"/")
 		}
 	}
 	return out
@@ -196,26 +206,32 @@ type certsShowOptions struct {
 
 // certsShowJSON is the stable JSON shape of `devmtls certs show --json`.
 type certsShowJSON struct {
-	Dir         string                 `json:"dir"`
-	Mode        certs.Mode             `json:"mode"`
-	KeyType     certs.KeyType          `json:"key_type"`
-	CommonName  string                 `json:"common_name"`
-	Names       []string               `json:"names"`
-	NotBefore   time.Time              `json:"not_before"`
-	NotAfter    time.Time              `json:"not_after"`
-	Validity    string                 `json:"validity"`
-	Fingerprint string                 `json:"fingerprint_sha256"`
-	Files       certs.Paths            `json:"files"`
-	Services    map[string]certs.Paths `json:"services,omitempty"`
+	Dir         string                   `json:"dir"`
+	Mode        certs.Mode               `json:"mode"`
+	KeyType     certs.KeyType            `json:"key_type"`
+	CommonName  string                   `json:"common_name"`
+	Names       []string                 `json:"names"`
+	NotBefore   time.Time                `json:"not_before"`
+	NotAfter    time.Time                `json:"not_after"`
+	Validity    string                   `json:"validity"`
+	Fingerprint string                   `json:"fingerprint_sha256"`
+	Files       certs.FileSet            `json:"files"`
+	Services    map[string]certs.FileSet `json:"services,omitempty"`
 }
 
 func newCertsShowCmd(g *globalOptions) *cobra.Command {
 	o := &certsShowOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "show",
-		Short: "Show the environment's dev credentials (mode, key type, names, validity, fingerprint, files)",
-		Args:  noArgs,
-		RunE:  func(c *cobra.Command, args []string) error { return o.Run(c) },
+		Short: "Show the dev credentials: names, validity, files",
+		Long: `Show the environment's dev credentials without changing them: mode, key type,
+common name, certificate names, validity, SHA-256 fingerprint and the paths of
+the files (and of each service's leaf in ca mode).`,
+		Example: `  devmtls certs show
+  devmtls certs show --json | jq -r .fingerprint_sha256
+  devmtls --dir ../shop/.devmtls certs show`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, args []string) error { return o.Run(c) },
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print as JSON")
 	return cmd
@@ -236,7 +252,7 @@ func (o *certsShowOptions) Run(cmd *cobra.Command) error {
 	out := certsShowJSON{Dir: c.Dir, Mode: c.Mode, KeyType: c.KeyType, CommonName: c.CommonName, Names: c.Names,
 		NotBefore: c.NotBefore, NotAfter: c.NotAfter, Validity: certs.FormatValidity(c.Validity), Fingerprint: c.Fingerprint, Files: c.Top.Paths}
 	if len(c.Services) > 0 && c.Mode == certs.ModeCA {
-		out.Services = map[string]certs.Paths{}
+		out.Services = map[string]certs.FileSet{}
 		for _, s := range c.Services {
 			id, err := c.Service(s)
 			if err != nil {
@@ -258,19 +274,10 @@ func (o *certsShowOptions) Run(cmd *cobra.Command) error {
 	fmt.Fprintf(w, "Not after:    %s (%s left)\n", c.NotAfter.Format(time.RFC3339), humanDuration(time.Until(c.NotAfter)))
 	fmt.Fprintf(w, "SHA-256:      %s\n", c.Fingerprint)
 	fmt.Fprintf(w, "Files:\n  cert      %s\n  key       %s\n  ca        %s\n  key+cert  %s\n", c.Top.Paths.Cert, c.Top.Paths.Key, c.Top.Paths.CA, c.Top.Paths.KeyCert)
-	for _, s := range sortedServiceNames(out.Services) {
+	for _, s := range slices.Sorted(maps.Keys(out.Services)) {
 		fmt.Fprintf(w, "Service %s:\n  cert      %s\n  key       %s\n", s, out.Services[s].Cert, out.Services[s].Key)
 	}
 	return nil
-}
-
-func sortedServiceNames(m map[string]certs.Paths) []string {
-	var names []string
-	for k := range m {
-		names = append(names, k)
-	}
-	sortStrings(names)
-	return names
 }
 
 // certsExportOptions backs `devmtls certs export`.
@@ -290,7 +297,7 @@ func newCertsExportCmd(g *globalOptions) *cobra.Command {
 	o := &certsExportOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "export --format FORMAT --out DIR",
-		Short: "Write the dev credentials in another layout (pem, haproxy, postgres, pkcs8-der, pkcs12)",
+		Short: "Write the dev credentials in another layout",
 		Long: `Write the environment's dev credentials into DIR in the layout a consumer expects:
 
   pem        cert, key, ca

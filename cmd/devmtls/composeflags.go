@@ -1,9 +1,11 @@
 package main
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/devmtls/devmtls/compose"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -24,6 +26,13 @@ func (f *projectFlags) addTo(fs *pflag.FlagSet) {
 	fs.StringVar(&f.projectDir, "project-directory", "", "compose project directory (default: the directory of the first compose file)")
 	fs.StringArrayVar(&f.profiles, "profile", nil, "compose profile to enable (repeatable; default: COMPOSE_PROFILES)")
 	fs.StringArrayVar(&f.envFiles, "env-file", nil, "compose environment file (repeatable; default: .env in the project directory)")
+}
+
+// documentProjectFlags lists compose's project flags, and devmtls's --dir,
+// in the help of a command that reads them itself (DisableFlagParsing:
+// parseComposeArgs reads them, wherever they stand, and passes the rest on).
+func documentProjectFlags(cmd *cobra.Command) {
+	(&projectFlags{}).addTo(cmd.Flags())
 }
 
 // explicit reports whether the user named a project on the command line.
@@ -113,13 +122,13 @@ func parseComposeArgs(args []string, untilSubcommand bool) (composeArgs, error) 
 			continue
 		default:
 			switch {
-			case contains(composeGlobalValueFlags, name):
+			case slices.Contains(composeGlobalValueFlags, name):
 				v, err := takeValue()
 				if err != nil {
 					return ca, err
 				}
 				ca.globals = append(ca.globals, name, v)
-			case contains(composeGlobalBoolFlags, name):
+			case slices.Contains(composeGlobalBoolFlags, name):
 				ca.globals = append(ca.globals, a)
 			default:
 				ca.rest = append(ca.rest, a)
@@ -137,13 +146,4 @@ func parseComposeArgs(args []string, untilSubcommand bool) (composeArgs, error) 
 		}
 	}
 	return ca, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

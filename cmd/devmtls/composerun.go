@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/devmtls/devmtls/certs"
@@ -59,7 +60,7 @@ func (o *composeRunOptions) Complete(ctx context.Context) error {
 
 func (o *composeRunOptions) Run(ctx context.Context) error {
 	var docker *compose.Docker
-	if !o.printOverlay && !contains(composeSubcommandsWithoutDaemon, o.sub) {
+	if !o.printOverlay && !slices.Contains(composeSubcommandsWithoutDaemon, o.sub) {
 		d, err := compose.ConnectDocker(ctx)
 		if err != nil {
 			return err
@@ -130,12 +131,7 @@ func (o *composeRunOptions) preparePlan(ctx context.Context) (*compose.Plan, err
 	if err != nil {
 		return nil, err
 	}
-	switch res.Action {
-	case certs.Created:
-		fmt.Fprintf(o.g.stderr, "devmtls: created dev credentials in %s\n", res.Credentials.Dir)
-	case certs.Renewed:
-		fmt.Fprintf(o.g.stderr, "devmtls: renewed dev credentials in %s (%s)\n", res.Credentials.Dir, res.Reason)
-	}
+	announceCredentials(o.g.stderr, res)
 	plan, err := compose.NewPlan(p, res.Credentials, o.env.dir)
 	if err != nil {
 		return nil, err
@@ -200,6 +196,26 @@ func overlayFor(plan *compose.Plan) string {
 		return ""
 	}
 	return plan.OverlayPath()
+}
+
+// runComposeSubcommand runs compose's sub (up, down) with the command line's
+// flags, which it reads itself wherever they stand; prepare as in
+// composeRunOptions.
+func runComposeSubcommand(g *globalOptions, sub string, prepare bool) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		ca, err := parseComposeArgs(args, false)
+		if err != nil {
+			return err
+		}
+		if shown, err := composeHelpRequested(c, ca); shown {
+			return err
+		}
+		o := &composeRunOptions{g: g, args: ca, sub: sub, rest: ca.rest, prepare: prepare}
+		if err := o.Complete(c.Context()); err != nil {
+			return err
+		}
+		return o.Run(c.Context())
+	}
 }
 
 // composeHelpRequested prints the command's help when -h/--help was meant for

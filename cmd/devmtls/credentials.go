@@ -67,6 +67,18 @@ func (e *environment) ensureCredentials(ctx context.Context, flags certs.Request
 	return e.store.Ensure(ctx, req)
 }
 
+// announceCredentials says on w that the credentials were just created or
+// renewed, for the commands whose output is not a summary of them (certs
+// prints its own).
+func announceCredentials(w io.Writer, res *certs.Result) {
+	switch res.Action {
+	case certs.Created:
+		fmt.Fprintf(w, "devmtls: created dev credentials in %s\n", res.Credentials.Dir)
+	case certs.Renewed:
+		fmt.Fprintf(w, "devmtls: renewed dev credentials in %s (%s)\n", res.Credentials.Dir, res.Reason)
+	}
+}
+
 // followCopies brings the compose copies along after a command other than
 // devmtls up (which writes them itself) created, renewed or rotated the
 // credentials, so running containers find the new files in their mounted
@@ -92,10 +104,12 @@ func (g *globalOptions) credentialsEnvironment(ctx context.Context) (*environmen
 	if err == nil {
 		return env, nil
 	}
-	fmt.Fprintf(g.stderr, "devmtls: warning: ignoring the compose project: %v\n", err)
+	// Where discovery itself fails (a COMPOSE_FILE naming no file), there is
+	// no telling which environment is meant: say why, as compose would.
 	dir, derr := g.envDir()
 	if derr != nil {
 		return nil, derr
 	}
+	fmt.Fprintf(g.stderr, "devmtls: warning: ignoring the compose project: %v\n", err)
 	return &environment{dir: dir, store: &certs.Store{Dir: dir}}, nil
 }

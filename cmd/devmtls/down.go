@@ -5,8 +5,8 @@ import (
 )
 
 func newDownCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "down [COMPOSE FLAGS] [DOWN FLAGS]",
+	cmd := &cobra.Command{
+		Use:   "down [OPTIONS]",
 		Short: "Run docker compose down on the project devmtls up started",
 		Long: `Stop and remove the project's containers and networks with ` + "`docker compose down`" + `
 (or docker-compose), passing the same files as devmtls up: yours plus the
@@ -15,23 +15,14 @@ environment directory for the next devmtls up.
 
 Compose's project flags work as in compose (-f, -p, --profile, --env-file,
 --project-directory); every other flag goes to ` + "`compose down`" + ` (-v, --rmi local,
---remove-orphans, -t).`,
+--remove-orphans, -t: see ` + "`docker compose down --help`" + `). It also stops the
+background process serving the project's declared forwards.`,
 		Example: `  devmtls down
   devmtls down -v --remove-orphans`,
-		DisableFlagParsing: true,
-		RunE: func(c *cobra.Command, args []string) error {
-			ca, err := parseComposeArgs(args, false)
-			if err != nil {
-				return err
-			}
-			if shown, err := composeHelpRequested(c, ca); shown {
-				return err
-			}
-			o := &composeRunOptions{g: g, args: ca, sub: "down", rest: ca.rest}
-			if err := o.Complete(c.Context()); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		DisableFlagParsing:    true,
+		DisableFlagsInUseLine: true,
+		RunE:                  runComposeSubcommand(g, "down", false),
 	}
+	documentProjectFlags(cmd)
+	return cmd
 }

@@ -19,8 +19,8 @@ type envOptions struct {
 func newEnvCmd(g *globalOptions) *cobra.Command {
 	o := &envOptions{g: g}
 	cmd := &cobra.Command{
-		Use:   "env [--format FORMAT]",
-		Short: "Print the variables that point a host process at its dev credentials",
+		Use:   "env",
+		Short: "Print the variables that name the dev credential files",
 		Long: `Print the environment variables a service run on the host needs to find the
 environment's dev credentials — the same names Compose services get:
 

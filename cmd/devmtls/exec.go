@@ -32,7 +32,7 @@ func newExecCmd(g *globalOptions) *cobra.Command {
 	o := &execOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "exec [flags] -- COMMAND [ARG...]",
-		Short: "Run a command with the variables that point it at its dev credentials",
+		Short: "Run a command with the dev credential variables set",
 		Long: `Run COMMAND with the variables 'devmtls env' prints added to the current
 environment (MTLS_CERT, MTLS_KEY, MTLS_CA, MTLS_KEY_CERT; PGSSL* with
 --postgres; runtime trust variables with --runtime-trust). Credentials are

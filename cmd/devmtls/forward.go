@@ -61,7 +61,7 @@ func newForwardCmd(g *globalOptions) *cobra.Command {
 	o := &forwardOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "forward TYPE/NAME [LOCAL:]REMOTE... [TYPE/NAME [LOCAL:]REMOTE...]...",
-		Short: "kubectl port-forward that speaks mTLS to the pod and survives pod restarts",
+		Short: "Forward local ports to pods, speaking mTLS to them",
 		Long: `Forward local ports to pods, services, deployments, statefulsets or replicasets,
 like kubectl port-forward, but:
 
@@ -80,9 +80,10 @@ like kubectl port-forward, but:
   * one process serves several targets.
 
 Without --server-name, the pod's certificate is verified against the Secret's
-CA (or pinned certificate) but not against a host name, since the article's
-pinned certificates carry none; set --server-name (or the Service annotation
-devmtls.dev/server-name) to check one.`,
+CA (or, without a CA, against the certificate itself: a self-signed
+certificate that is its own trust anchor) but not against a host name, since
+such certificates often carry none; set --server-name (or the Service
+annotation devmtls.dev/server-name) to check one.`,
 		Example: `  devmtls forward svc/orders 8443:443
   devmtls forward svc/orders :https deploy/payments 9443:8443 -n shop
   devmtls forward --protocol postgres svc/db 5432

@@ -10,7 +10,7 @@ import (
 func newForwardsDaemonCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:    hybrid.DaemonCommand,
-		Short:  "Serve the environment's declared forwards (started by devmtls up)",
+		Short:  "Serve the declared forwards (started by devmtls up)",
 		Hidden: true,
 		Args:   noArgs,
 		RunE: func(c *cobra.Command, args []string) error {

@@ -56,12 +56,7 @@ func hostInput(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Inpu
 	if err != nil {
 		return hostenv.Input{}, err
 	}
-	switch res.Action {
-	case certs.Created:
-		fmt.Fprintf(g.stderr, "devmtls: created dev credentials in %s\n", res.Credentials.Dir)
-	case certs.Renewed:
-		fmt.Fprintf(g.stderr, "devmtls: renewed dev credentials in %s (%s)\n", res.Credentials.Dir, res.Reason)
-	}
+	announceCredentials(g.stderr, res)
 	env.followCopies(ctx, res, g.stderr)
 	names := hostenv.DefaultNames()
 	postgres := f.postgres
@@ -70,8 +65,7 @@ func hostInput(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Inpu
 		if err != nil {
 			return hostenv.Input{}, usageErrorf("--service: %v", err)
 		}
-		e := svc.Settings.Env
-		names = hostenv.Names{Cert: e.Cert, Key: e.Key, CA: e.CA, KeyCert: e.KeyCert}
+		names = svc.Settings.Env
 		postgres = postgres || svc.Settings.HasFormat(certs.FormatPostgres)
 	}
 	id, err := res.Credentials.Service(f.service)

@@ -228,8 +228,8 @@ func assertRefused(t *testing.T, c hostileCase, clone, stdout, stderr string, co
 // TestHostileEnvironmentsAreRefused runs the commands that write the
 // environment in fresh clones of repositories that commit hostile links:
 // each must refuse with one sentence, and the canary outside must stay
-// byte-identical (content, mode, modification time). up and down need Docker
-// and are in hostile_e2e_test.go.
+// byte-identical (content, mode, modification time). up and down need Docker:
+// TestHostileEnvironmentsUpAndDown in security_e2e_test.go.
 func TestHostileEnvironmentsAreRefused(t *testing.T) {
 	commands := [][]string{
 		{"compose", "overlay"},

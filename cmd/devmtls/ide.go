@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,7 +27,7 @@ type ideOptions struct {
 func newIDECmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ide vscode|jetbrains",
-		Short: "Write IDE run configurations that carry the dev credential variables",
+		Short: "Write IDE run configurations with the variables set",
 		Long: `Write run configurations for Go, Python and Node.js that start the program
 with the variables 'devmtls env' prints, so a service run or debugged from the
 IDE keeps mTLS on.
@@ -71,7 +72,7 @@ func newIDESubCmd(g *globalOptions, jetbrains bool) *cobra.Command {
 	o := &ideOptions{g: g, jetbrains: jetbrains}
 	cmd := &cobra.Command{
 		Use:   "vscode",
-		Short: "Add or update devmtls launch configurations in .vscode/launch.json",
+		Short: "Add or update VS Code launch configurations",
 		Long: `Add launch configurations named "devmtls: Go", "devmtls: Python" and
 "devmtls: Node.js" (debuggers go, debugpy and node) to .vscode/launch.json,
 grouped under "devmtls", each carrying the variables in "env" and the
@@ -93,7 +94,7 @@ See 'devmtls ide --help' for where the file goes and which languages are used.`,
 	if jetbrains {
 		cmd.Use = "jetbrains"
 		cmd.Aliases = []string{"idea", "goland", "pycharm", "webstorm"}
-		cmd.Short = "Write devmtls run configurations to .run/devmtls-*.run.xml"
+		cmd.Short = "Write run configurations for JetBrains IDEs"
 		cmd.Long = `Write one run configuration per language to .run/devmtls-go.run.xml,
 devmtls-python.run.xml and devmtls-node.run.xml (devmtls-SERVICE-LANG.run.xml
 with --service), in the "devmtls" folder, with the variables as <envs> and a
@@ -126,10 +127,11 @@ func (o *ideOptions) Complete(cmd *cobra.Command) error {
 			return usageErrorf("--project-directory: %s is not a directory", dir)
 		}
 	default:
-		dir = cwd
-		if p, ok := devenv.FindProjectDir(cwd, os.LookupEnv); ok {
-			dir = p
+		found, err := devenv.DiscoverCompose(devenv.ComposeQuery{WorkingDir: cwd, Env: devenv.Environ(os.Environ())})
+		if err != nil {
+			return err
 		}
+		dir = cmp.Or(found.Dir, cwd)
 	}
 	dir = filepath.Clean(dir)
 

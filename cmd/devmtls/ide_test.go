@@ -154,10 +154,12 @@ func TestIDEJetBrains(t *testing.T) {
 	if f.Configuration.Name != "devmtls: Python" || env["MTLS_CERT"] != "$PROJECT_DIR$/.devmtls/cert" || env["MTLS_KEY_CERT"] != "$PROJECT_DIR$/.devmtls/key+cert" {
 		t.Errorf("run configuration: %+v", f.Configuration)
 	}
+	options := map[string]string{}
 	for _, o := range f.Configuration.Options {
-		if o.Name == "SCRIPT_NAME" && o.Value != "$PROJECT_DIR$/services/billing/app.py" {
-			t.Errorf("SCRIPT_NAME = %q", o.Value)
-		}
+		options[o.Name] = o.Value
+	}
+	if script, ok := options["SCRIPT_NAME"]; !ok || script != "$PROJECT_DIR$/services/billing/app.py" {
+		t.Errorf("SCRIPT_NAME = %q (set: %v)", script, ok)
 	}
 	stdout, _, code := cli(t, args...)
 	again, _ := os.ReadFile(filepath.Join(dir, ".run", "devmtls-python.run.xml"))

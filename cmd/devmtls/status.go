@@ -76,7 +76,7 @@ func newStatusCmd(g *globalOptions) *cobra.Command {
 	o := &statusOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the environment: Docker, credentials and expiry, which containers have their credentials mounted",
+		Short: "Show Docker, credentials, containers and forwards",
 		Long: `Report what runs: whether the Docker daemon is reachable (and its API version),
 which compose devmtls drives (docker compose or docker-compose, and its version),
 the environment's credentials and when they expire, and for every compose
@@ -94,7 +94,11 @@ presents to the pod (STALE when the dev certificate is not the environment's
 current one: forwards switch within two seconds of a change), and its last
 error.
 
-Exits 1 when the Docker daemon cannot be reached.`,
+A part that cannot be looked at — the Docker daemon unreachable, no compose
+installed — is reported as unavailable and status still exits 0, so a user of
+forwards or host commands alone gets a report. It exits 1 when a compose
+project named with -f or --project-directory cannot be inspected because
+Docker is unreachable, or when the project or environment cannot be read.`,
 		Example: `  devmtls status
   devmtls status --json | jq '.services[] | {name, containers: [.containers[].credentials]}'`,
 		Args: noArgs,
@@ -159,11 +163,9 @@ func (o *statusOptions) Run(cmd *cobra.Command) error {
 	} else {
 		printStatus(o.g.stdout, out)
 	}
-	if dockerErr != nil {
-		if o.json {
-			return dockerErr
-		}
-		return &codedError{code: exitError} // the report already says why
+	if dockerErr != nil && o.project.explicit() {
+		// The containers of the project asked about are what is missing.
+		return &codedError{code: exitError, err: fmt.Errorf("cannot show the containers of project %s: %w", env.project.Name, dockerErr)}
 	}
 	return nil
 }
@@ -200,10 +202,13 @@ func printStatus(w io.Writer, s statusJSON) {
 		fmt.Fprintf(w, "Project:      none (no compose file here)\n")
 	}
 	fmt.Fprintf(w, "Environment:  %s\n", s.EnvDir)
-	if s.Docker.Reachable {
+	switch {
+	case s.Docker.Reachable:
 		fmt.Fprintf(w, "Docker:       Engine %s at %s, API %s\n", s.Docker.ServerVersion, s.Docker.Host, s.Docker.APIVersion)
-	} else {
-		fmt.Fprintf(w, "Docker:       unreachable: %s\n", s.Docker.Error)
+	case s.Project != nil:
+		fmt.Fprintf(w, "Docker:       unavailable, so the containers are not shown: %s\n", s.Docker.Error)
+	default:
+		fmt.Fprintf(w, "Docker:       unavailable: %s\n", s.Docker.Error)
 	}
 	switch c := s.Compose; {
 	case c.Command == "":

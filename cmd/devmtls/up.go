@@ -5,9 +5,9 @@ import (
 )
 
 func newUpCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "up [COMPOSE FLAGS] [UP FLAGS] [SERVICE...]",
-		Short: "Mount the dev credentials into the compose services and run docker compose up",
+	cmd := &cobra.Command{
+		Use:   "up [OPTIONS] [SERVICE...]",
+		Short: "Run docker compose up with the dev credentials mounted",
 		Long: `Make sure the environment has valid dev credentials for every compose service,
 give each service its own copy of its credential files (owned by the container
 user, keys 0600), write the overlay .devmtls/compose.override.yaml that mounts
@@ -16,8 +16,15 @@ then run ` + "`docker compose up`" + ` (or docker-compose) with your files plus 
 
 Your compose files are never modified. Compose's project flags work as in
 compose (-f, -p, --profile, --env-file, --project-directory, COMPOSE_FILE,
-COMPOSE_PROJECT_NAME); every other flag and argument goes to ` + "`compose up`" + `,
+COMPOSE_PROJECT_NAME); every other flag and argument goes to ` + "`compose up`" + `
+(-d, --build, --wait, --force-recreate …: see ` + "`docker compose up --help`" + `),
 and compose's exit code is devmtls's exit code.
+
+Forwards declared in x-devmtls.forwards (test-cluster services the containers
+call by name) start before the services, in a background devmtls process, one
+per environment (its pid, state and log in .devmtls/forwards/). With -d it
+keeps running after up returns and a second up -d reuses it; devmtls down
+stops it. A foreground up stops it when compose ends.
 
 After ` + "`devmtls certs rotate`" + `, the next ` + "`devmtls up`" + ` recreates exactly the containers
 whose credentials changed.
@@ -41,20 +48,10 @@ and per service:
 		Example: `  devmtls up -d
   devmtls up -f compose.yaml -f compose.dev.yaml --profile debug -d --build
   devmtls up -d api`,
-		DisableFlagParsing: true,
-		RunE: func(c *cobra.Command, args []string) error {
-			ca, err := parseComposeArgs(args, false)
-			if err != nil {
-				return err
-			}
-			if shown, err := composeHelpRequested(c, ca); shown {
-				return err
-			}
-			o := &composeRunOptions{g: g, args: ca, sub: "up", rest: ca.rest, prepare: true}
-			if err := o.Complete(c.Context()); err != nil {
-				return err
-			}
-			return o.Run(c.Context())
-		},
+		DisableFlagParsing:    true,
+		DisableFlagsInUseLine: true,
+		RunE:                  runComposeSubcommand(g, "up", true),
 	}
+	documentProjectFlags(cmd)
+	return cmd
 }

@@ -56,9 +56,11 @@ func newVersionCmd(g *globalOptions) *cobra.Command {
 	o := &versionOptions{g: g}
 	cmd := &cobra.Command{
 		Use:   "version",
-		Short: "Print the devmtls version, commit and Go version",
-		Args:  noArgs,
-		RunE:  func(c *cobra.Command, _ []string) error { return o.Run() },
+		Short: "Print the version, commit and Go version",
+		Example: `  devmtls version
+  devmtls version --json | jq -r .version`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return o.Run() },
 	}
 	cmd.Flags().BoolVar(&o.json, "json", false, "print as JSON")
 	return cmd

@@ -2,12 +2,7 @@
 // its dev credentials and, when there is one, the Compose project it belongs to.
 package devenv
 
-import (
-	"os"
-	"path/filepath"
-	"runtime"
-	"strings"
-)
+import "path/filepath"
 
 // DirName is the environment directory's name inside a project.
 const DirName = ".devmtls"
@@ -16,54 +11,25 @@ const DirName = ".devmtls"
 // like the global --dir flag.
 const EnvDir = "DEVMTLS_DIR"
 
-// ComposeFileNames are the files `docker compose` looks for, in its order of
-// preference, in the working directory and then each parent.
-func ComposeFileNames() []string {
-	return []string{"compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml"}
-}
-
 // Lookup reads an environment variable; tests pass a map-backed one.
 type Lookup func(key string) (string, bool)
 
-// FindProjectDir finds the Compose project directory the way compose does: the
-// directory of the first file in COMPOSE_FILE when set, else the nearest
-// directory, from cwd upwards, that holds a compose file. ok is false when
-// there is no project.
-func FindProjectDir(cwd string, env Lookup) (dir string, ok bool) {
-	if files, set := env("COMPOSE_FILE"); set && files != "" {
-		sep, _ := env("COMPOSE_PATH_SEPARATOR")
-		if sep == "" {
-			sep = string(os.PathListSeparator)
-			if runtime.GOOS == "windows" {
-				sep = ";"
-			}
+// ResolveDir picks the environment directory of a command that names no
+// compose file: the --dir flag, else $DEVMTLS_DIR, else .devmtls in the
+// directory of the Compose project compose would find from cwd (COMPOSE_FILE
+// in the environment or .env included), else .devmtls in cwd. The result is
+// absolute. It fails only where compose would: a COMPOSE_FILE naming no file,
+// an env file that cannot be read.
+func ResolveDir(flagDir, cwd string, env Env) (string, error) {
+	projectDir := ""
+	if flagDir == "" && env[EnvDir] == "" {
+		found, err := DiscoverCompose(ComposeQuery{WorkingDir: cwd, Env: env})
+		if err != nil {
+			return "", err
 		}
-		first := strings.Split(files, sep)[0]
-		if !filepath.IsAbs(first) {
-			first = filepath.Join(cwd, first)
-		}
-		return filepath.Dir(first), true
+		projectDir = found.Dir
 	}
-	for d := cwd; ; {
-		for _, name := range ComposeFileNames() {
-			if fi, err := os.Stat(filepath.Join(d, name)); err == nil && !fi.IsDir() {
-				return d, true
-			}
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", false
-		}
-		d = parent
-	}
-}
-
-// ResolveDir picks the environment directory: the --dir flag, else
-// $DEVMTLS_DIR, else .devmtls in the Compose project directory, else .devmtls
-// in cwd. The result is absolute.
-func ResolveDir(flagDir, cwd string, env Lookup) string {
-	projectDir, _ := FindProjectDir(cwd, env)
-	return ResolveDirForProject(flagDir, cwd, env, projectDir)
+	return ResolveDirForProject(flagDir, cwd, env.Lookup, projectDir), nil
 }
 
 // ResolveDirForProject is ResolveDir for a command that already knows its

@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strings"
@@ -14,8 +15,9 @@ import (
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
-// shop is one namespace with the article's setup: a pinned cluster keypair in
-// Secret mtls, and a dev environment on the laptop.
+// shop is one namespace set up as the clusters devmtls is made for: one
+// self-signed cluster keypair that is its own trust anchor, in Secret mtls,
+// and a dev environment on the laptop.
 type shop struct {
 	c       *cluster
 	ns      string
@@ -37,9 +39,9 @@ func (s *shop) forward(t testing.TB, want int, args ...string) *forward {
 
 func (s *shop) devClient() *tls.Config { return s.dev.ClientConfig(s.dev.Top, "localhost") }
 
-// TestForwardSpeaksMTLSWherePortForwardCannot is the article's third pain: the
-// service demands the cluster's client certificate, so plain kubectl
-// port-forward cannot be used, while devmtls forward can.
+// TestForwardSpeaksMTLSWherePortForwardCannot: the service demands the
+// cluster's client certificate, so plain kubectl port-forward cannot be used,
+// while devmtls forward can.
 func TestForwardSpeaksMTLSWherePortForwardCannot(t *testing.T) {
 	s := newShop(t, false)
 	s.c.deployMTLS(t, s.ns, "orders", 2, "http")
@@ -223,8 +225,16 @@ func TestForwardInterruptClosesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.Write([]byte("ping"))
-	conn.Read(make([]byte, 4))
+	// The connection must be through to the pod before the interrupt, or
+	// the test would pass on one that never worked.
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		t.Fatalf("write through the forward: %v\n%s", err, f.stderr)
+	}
+	conn.SetReadDeadline(time.Now().Add(time.Minute)) // a hang bound, not a measurement
+	echo := make([]byte, 4)
+	if _, err := io.ReadFull(conn, echo); err != nil || string(echo) != "ping" {
+		t.Fatalf("the echo through the forward: %q, %v\n%s", echo, err, f.stderr)
+	}
 	took := f.stop(t)
 	t.Logf("devmtls forward exited %s after SIGINT with a connection open", took.Round(time.Millisecond))
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))

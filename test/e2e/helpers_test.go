@@ -46,7 +46,8 @@ func keypair(t testing.TB, req certs.Request) *certs.Credentials {
 	return res.Credentials
 }
 
-// clusterSecret stores a pinned keypair as Secret name with the article's keys.
+// clusterSecret stores a self-signed keypair that is its own trust anchor as
+// Secret name, with the keys cert and key.
 func (c *cluster) clusterSecret(t testing.TB, ns, name string, kp *certs.Credentials) {
 	t.Helper()
 	c.kubectl(t, "-n", ns, "create", "secret", "generic", name,
@@ -156,8 +157,17 @@ func (s *syncBuffer) String() string {
 // (want of them). It is interrupted like Ctrl-C when the test ends.
 func startForward(t testing.TB, c *cluster, devDir, ns string, want int, args ...string) *forward {
 	t.Helper()
-	full := append([]string{"--dir", devDir, "forward", "--kubeconfig", c.kubeconfig, "-n", ns}, args...)
-	cmd := exec.Command(devmtlsBin, full...)
+	return runForward(t, forwardCommand(c, devDir, ns, args...), want)
+}
+
+// forwardCommand is the devmtls forward command line startForward runs.
+func forwardCommand(c *cluster, devDir, ns string, args ...string) *exec.Cmd {
+	return exec.Command(devmtlsBin, append([]string{"--dir", devDir, "forward", "--kubeconfig", c.kubeconfig, "-n", ns}, args...)...)
+}
+
+// runForward starts cmd, a devmtls forward, as startForward does.
+func runForward(t testing.TB, cmd *exec.Cmd, want int) *forward {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 // Command podserver is the mTLS workload the end-to-end tests run as pods in
 // the test cluster (the test kubelet runs pods as host processes). Like the
-// source article's services it reads the cluster keypair — here from
+// services devmtls is made for, it reads the cluster keypair — here from
 // environment variables filled from the Secret — and requires client
 // certificates pinned to it (or issued by MTLS_CA when set).
 //

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestStatusWithoutDocker: with the Docker daemon unreachable, status still
+// reports the rest (credentials, forwards) and exits 0, naming Docker as
+// unavailable; only a project named with -f, whose containers were asked
+// for, makes it exit 1.
+func TestStatusWithoutDocker(t *testing.T) {
+	root := t.TempDir()
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(root, "no-daemon.sock"))
+	host := filepath.Join(root, "host")
+	t.Chdir(t.TempDir())
+	unsetDiscoveryEnv(t)
+	mustCLI(t, "--dir", host, "certs")
+
+	stdout, stderr, code := cli(t, "--dir", host, "status")
+	if code != 0 || !strings.Contains(stdout, "Docker:       unavailable: the Docker daemon is not running") || !strings.Contains(stdout, "Credentials:  shared, ecdsa-p256") {
+		t.Errorf("without a project: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = cli(t, "--dir", host, "status", "--json")
+	var st statusJSON
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil || code != 0 || st.Docker.Reachable || st.Docker.Error == "" || st.Credentials == nil {
+		t.Errorf("--json: exit %d, %v\n%s%s", code, err, stdout, stderr)
+	}
+
+	project := filepath.Join(root, "shop")
+	writeFile(t, filepath.Join(project, "compose.yaml"), "services:\n  api:\n    image: x\n")
+	t.Chdir(project)
+	stdout, stderr, code = cli(t, "status")
+	if code != 0 || !strings.Contains(stdout, "Docker:       unavailable, so the containers are not shown: ") {
+		t.Errorf("in a project found by discovery: exit %d\n%s%s", code, stdout, stderr)
+	}
+	_, stderr, code = cli(t, "status", "-f", "compose.yaml")
+	if code != exitError || !strings.Contains(stderr, "devmtls: cannot show the containers of project shop: the Docker daemon is not running") {
+		t.Errorf("with -f: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestCertsSummaryNamesEachFile: the summary's files line names files and,
+// in ca mode, each service's directory; in shared mode the services use the
+// top-level files, so they add nothing to it.
+func TestCertsSummaryNamesEachFile(t *testing.T) {
+	project := t.TempDir()
+	writeFile(t, filepath.Join(project, "compose.yaml"), "services:\n  api:\n    image: x\n  db:\n    image: x\n    x-devmtls: {formats: [postgres]}\n")
+	t.Chdir(project)
+	unsetDiscoveryEnv(t)
+	if out := mustCLI(t, "certs"); !strings.Contains(out, "  files:    cert, key, ca, key+cert\n") {
+		t.Errorf("shared mode:\n%s", out)
+	}
+	if out := mustCLI(t, "certs", "--mode", "ca"); !strings.Contains(out, "  files:    cert, key, ca, key+cert, services/api/, services/db/\n") {
+		t.Errorf("ca mode:\n%s", out)
+	}
+}
