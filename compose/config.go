@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/forwards"
 )
 
 // Extension is the compose-file key devmtls reads, at the top level (defaults
@@ -129,7 +130,7 @@ type Config struct {
 	Names []string
 	// Forwards are the test-cluster services the Compose services reach by
 	// name through devmtls forwards (hybrid environments).
-	Forwards []Forward
+	Forwards []forwards.Forward
 	// defaults for every service, applied before the service's own settings.
 	defaults settingsPatch
 }
@@ -582,7 +583,7 @@ func parseConfig(v any) (Config, error) {
 		return nil
 	}
 	decoders["forwards"] = func(p string, v any) error {
-		f, err := parseForwards(p, v)
+		f, err := ParseForwards(p, v)
 		cfg.Forwards = f
 		return err
 	}

@@ -59,6 +59,7 @@ ide), and on kubectl-style port-forwards that speak mTLS to a test cluster
 		newComposeCmd(g),
 		newStatusCmd(g),
 		newForwardsDaemonCmd(g),
+		newRelayCmd(g),
 	)
 	return root
 }
