@@ -71,20 +71,25 @@ func Serve(ctx context.Context, routes []Route, logf func(string, ...any)) error
 		return errors.New("nothing to relay: give LISTEN=HOST:PORT routes")
 	}
 	var lns []net.Listener
-	closeAll := func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}
+	var tos []string
 	for _, r := range routes {
 		ln, err := net.Listen("tcp", ":"+strconv.Itoa(r.Listen))
 		if err != nil {
-			closeAll()
+			for _, ln := range lns {
+				ln.Close()
+			}
 			return fmt.Errorf("listen on port %d: %w", r.Listen, err)
 		}
-		lns = append(lns, ln)
+		lns, tos = append(lns, ln), append(tos, r.To)
 		logf("relaying port %d to %s", r.Listen, r.To)
 	}
+	relayAll(ctx, lns, tos, logf)
+	return nil
+}
+
+// relayAll passes the connections of each listener to its destination until
+// ctx ends.
+func relayAll(ctx context.Context, lns []net.Listener, tos []string, logf func(string, ...any)) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -92,13 +97,14 @@ func Serve(ctx context.Context, routes []Route, logf func(string, ...any)) error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			accept(ctx, ln, routes[i].To, logf)
+			accept(ctx, ln, tos[i], logf)
 		}()
 	}
 	<-ctx.Done()
-	closeAll()
+	for _, ln := range lns {
+		ln.Close()
+	}
 	wg.Wait()
-	return nil
 }
 
 func accept(ctx context.Context, ln net.Listener, to string, logf func(string, ...any)) {
