@@ -36,9 +36,9 @@ type unprivileged struct {
 
 // runAsUnprivileged makes every later devmtls command of the shop run as the
 // unprivileged user, with a HOME, TMPDIR, DOCKER_CONFIG (holding the Compose
-// plugin) and kubeconfig of its own, and the shop's services run as it too (a
-// user cannot give its key to another uid). When the test does not run as
-// root it runs unprivileged already, and nothing changes.
+// plugin) and kubeconfig of its own, and the shop's services run as it too
+// (SHOP_USER: a user cannot give its key to another uid). When the test does
+// not run as root it runs unprivileged already, and nothing changes.
 func (h *hybridShop) runAsUnprivileged(t *testing.T, kubeconfig string) {
 	t.Helper()
 	if os.Getuid() != 0 {
@@ -86,15 +86,9 @@ func (h *hybridShop) runAsUnprivileged(t *testing.T, kubeconfig string) {
 	own(kc, 0o600)
 	own(h.dir, 0o755)
 	id := strconv.Itoa(unprivilegedID)
-	services := "services:\n"
-	for _, s := range []string{"orders", "inventory", "gateway"} {
-		services += "  " + s + ": {user: \"" + id + ":" + id + "\"}\n"
-	}
-	if err := os.WriteFile(filepath.Join(h.dir, "compose.user.yaml"), []byte(services), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// The shop's services run as the user, as make demo runs them for one.
 	h.env = append(h.env, "HOME="+home, "TMPDIR="+tmp, "DOCKER_CONFIG="+dockerConfig, "KUBECONFIG="+kc,
-		"COMPOSE_FILE=compose.yaml:compose.hybrid.yaml:compose.user.yaml", "USER=", "LOGNAME=")
+		"SHOP_USER="+id+":"+id, "USER=", "LOGNAME=")
 	h.user = &unprivileged{setpriv: setpriv, groups: docker.Gid}
 }
 
