@@ -116,3 +116,11 @@ func (d *Docker) ImportImage(ctx context.Context, ref string, rootfs io.Reader, 
 		}
 	}
 }
+
+// RemoveContainer stops and removes a container.
+func (d *Docker) RemoveContainer(ctx context.Context, id string) error {
+	if _, err := d.c.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	return nil
+}

@@ -92,6 +92,11 @@ func (o *composeRunOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if docker != nil && (o.sub == "up" || o.sub == "down") {
+		if err := removeStaleRelays(ctx, docker, p, o.g.stderr); err != nil {
+			return err
+		}
+	}
 	// Declared forwards listen before compose starts the services, so the
 	// first call a service makes already finds them. `up -d` leaves them
 	// running in the background; a foreground `up` takes them down with it.

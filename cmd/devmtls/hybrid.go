@@ -218,3 +218,26 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// removeStaleRelays removes the relay containers of forwards the project no
+// longer declares. Compose would keep them as orphans — answering to a name
+// that leads nowhere, and, at down without --remove-orphans, holding on to
+// the networks compose then cannot remove. devmtls made them (they carry
+// compose.RelayLabel), so it removes them.
+func removeStaleRelays(ctx context.Context, docker *compose.Docker, p *compose.Project, stderr io.Writer) error {
+	containers, err := docker.ProjectContainers(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	for _, c := range containers {
+		as := c.Labels[compose.RelayLabel]
+		if as == "" || slices.ContainsFunc(p.Config.Forwards, func(f forwards.Forward) bool { return f.As == as }) {
+			continue
+		}
+		if err := docker.RemoveContainer(ctx, c.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "devmtls: removed %s, the relay of forward %s, which the project no longer declares\n", c.Name, as)
+	}
+	return nil
+}
