@@ -199,7 +199,7 @@ func (o *composeRunOptions) existingOverlay(ctx context.Context) (string, error)
 	}
 	_, relays, err := placeForwards(ctx, o.env, nil, false, o.g.stderr)
 	if err != nil {
-		return "", err
+		return warn(err, "")
 	}
 	plan, err := compose.NewPlan(o.env.project, creds, o.env.dir, relays)
 	if err != nil {
