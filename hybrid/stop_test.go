@@ -19,7 +19,8 @@ import (
 
 // helperDaemon makes the test binary act as a stand-in forwards process: it
 // takes the forwards lock and reports itself in state.json exactly as Run
-// does, then waits to be signalled.
+// does, then waits to be signalled. Ensure starts it too: the variable is
+// inherited.
 const helperDaemon = "DEVMTLS_HYBRID_HELPER_DIR"
 
 func TestMain(m *testing.M) {
@@ -43,7 +44,12 @@ func runHelperDaemon(dir string) int {
 	if err != nil {
 		return 1
 	}
-	if err := writeState(d, &State{PID: os.Getpid(), Start: start, EnvDir: d.Path("."), SpecHash: "00"}); err != nil {
+	// Like Run, it reports the hash of the spec it was given, if any.
+	hash := "00"
+	if spec, err := readSpec(d); err == nil {
+		hash = spec.Hash()
+	}
+	if err := writeState(d, &State{PID: os.Getpid(), Start: start, EnvDir: d.Path("."), SpecHash: hash}); err != nil {
 		return 1
 	}
 	time.Sleep(time.Minute)
