@@ -86,8 +86,8 @@ type Plan struct {
 func (p *Plan) OverlayPath() string { return filepath.Join(p.EnvDir, OverlayFile) }
 
 // NewPlan computes, without touching the disk, the copies and the overlay
-// that give every opted-in service of p the credentials creds, and add the
-// relays of its forwards (one per forward; nil when it declares none).
+// that give every opted-in service of p the credentials creds and that add
+// the relays of its forwards (one per forward; nil when it declares none).
 func NewPlan(p *Project, creds *certs.Credentials, envDir string, relays []Relay) (*Plan, error) {
 	absDir, err := filepath.Abs(envDir)
 	if err != nil {

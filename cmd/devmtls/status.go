@@ -89,11 +89,11 @@ service its containers and whether their credentials are mounted:
 
 and the forwards declared in x-devmtls.forwards: where containers and host
 processes reach each, the state of the relay container that answers the
-containers and the host listener it passes them to, the pod serving it, its connections, the SHA-256
-fingerprints of the dev certificate it serves and of the cluster certificate it
-presents to the pod (STALE when the dev certificate is not the environment's
-current one: forwards switch within two seconds of a change), and its last
-error.
+containers and the host listener it passes them to, the pod serving it, its
+connections, the SHA-256 fingerprints of the dev certificate it serves and of
+the cluster certificate it presents to the pod (STALE when the dev certificate
+is not the environment's current one: forwards switch within two seconds of a
+change), and its last error.
 
 Exits 1 when the Docker daemon cannot be reached.`,
 		Example: `  devmtls status
