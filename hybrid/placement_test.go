@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -163,5 +164,22 @@ func TestHostPortInUseError(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q lacks %q", msg, want)
 		}
+	}
+}
+
+// Each relay passes its forward's declared ports to the host ports placed
+// for them, by host.docker.internal, which the route maps.
+func TestPlacementRelays(t *testing.T) {
+	fs := []forwards.Forward{forward("pricing", 443), forward("db", 5432, 5433)}
+	pl := Placement{Ports: HostPorts{"pricing": {443: 20443}, "db": {5432: 21000, 5433: 21001}}, RelayImage: "devmtls-relay:0123"}
+	relays := pl.Relays(fs)
+	if len(relays) != 2 || relays[0].As != "pricing" || relays[0].Image != "devmtls-relay:0123" || relays[0].HostGateway != "host-gateway" ||
+		!slices.Equal(relays[0].Command, []string{"relay", "443=host.docker.internal:20443"}) ||
+		!slices.Equal(relays[1].Command, []string{"relay", "5432=host.docker.internal:21000", "5433=host.docker.internal:21001"}) {
+		t.Fatalf("relays before any route: %+v", relays)
+	}
+	pl.Route = &Route{Engine: EngineRootless, Listen: "10.0.0.5", HostGateway: "10.0.0.5"}
+	if got := pl.Relays(fs)[1].HostGateway; got != "10.0.0.5" {
+		t.Errorf("with a route the relays reach %s", got)
 	}
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/devmtls/devmtls/compose"
@@ -58,15 +56,7 @@ func placeForwards(ctx context.Context, env *environment, docker *compose.Docker
 	var route *hybrid.Route
 	image := ""
 	if build {
-		r, info, err := hybrid.DetectRoute(ctx, docker)
-		if err != nil {
-			return hybrid.Placement{}, nil, fmt.Errorf("x-devmtls.forwards: %w", err)
-		}
-		exe, err := relay.Executable(self, info.OSType, info.Architecture, os.Getenv)
-		if err != nil {
-			return hybrid.Placement{}, nil, fmt.Errorf("x-devmtls.forwards: %w", err)
-		}
-		ref, made, err := relay.EnsureImage(ctx, docker, exe)
+		r, ref, exe, made, err := hybrid.PrepareRelays(ctx, docker, self, os.Getenv)
 		if err != nil {
 			return hybrid.Placement{}, nil, fmt.Errorf("x-devmtls.forwards: %w", err)
 		}
@@ -85,19 +75,7 @@ func placeForwards(ctx context.Context, env *environment, docker *compose.Docker
 			return hybrid.Placement{}, nil, err
 		}
 	}
-	hostGateway := "host-gateway"
-	if pl.Route != nil {
-		hostGateway = pl.Route.HostGateway
-	}
-	var relays []compose.Relay
-	for _, f := range fs {
-		var routes []relay.Route
-		for _, declared := range f.Ports() {
-			routes = append(routes, relay.Route{Listen: declared, To: net.JoinHostPort("host.docker.internal", strconv.Itoa(pl.Ports.Port(f.As, declared)))})
-		}
-		relays = append(relays, compose.Relay{As: f.As, Image: pl.RelayImage, Command: relay.Args(routes), HostGateway: hostGateway})
-	}
-	return pl, relays, nil
+	return pl, pl.Relays(fs), nil
 }
 
 // startForwards makes the environment's background process serve the
