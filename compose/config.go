@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/forwards"
 	"github.com/devmtls/devmtls/hostenv"
 )
 
@@ -86,7 +87,7 @@ type Config struct {
 	Names []string
 	// Forwards are the test-cluster services the Compose services reach by
 	// name through devmtls forwards (hybrid environments).
-	Forwards []Forward
+	Forwards []forwards.Forward
 	// defaults for every service, applied before the service's own settings.
 	defaults settingsPatch
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -156,48 +155,4 @@ func (d *Docker) ProjectNetworks(ctx context.Context, project string) ([]string,
 	}
 	slices.Sort(out)
 	return out, nil
-}
-
-// HostGatewayAddress is the host address containers reach through
-// `host-gateway` (an extra_hosts entry): on Linux the default bridge's
-// gateway, an address of the host itself (docker0's). Where that address is
-// not on this machine (Docker Desktop runs the engine in a VM and forwards
-// host.docker.internal to the host's loopback), it is 127.0.0.1.
-func (d *Docker) HostGatewayAddress(ctx context.Context) (string, error) {
-	res, err := d.c.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
-	if err != nil {
-		return "", fmt.Errorf("inspect Docker's default bridge network: %w", err)
-	}
-	local := func(ip string) bool {
-		addrs, err := net.InterfaceAddrs()
-		if err != nil {
-			return false
-		}
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.String() == ip {
-				return true
-			}
-		}
-		return false
-	}
-	for _, c := range res.Network.IPAM.Config {
-		if c.Gateway.IsValid() && c.Gateway.Is4() && local(c.Gateway.String()) {
-			return c.Gateway.String(), nil
-		}
-	}
-	// Older engines leave the default bridge's gateway out of IPAM; its
-	// address is the bridge interface's own.
-	name := res.Network.Options["com.docker.network.bridge.name"]
-	if name == "" {
-		name = "docker0"
-	}
-	if iface, err := net.InterfaceByName(name); err == nil {
-		addrs, _ := iface.Addrs()
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
-				return ipn.IP.String(), nil
-			}
-		}
-	}
-	return "127.0.0.1", nil
 }

@@ -2,16 +2,16 @@ package compose
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/devmtls/devmtls/forwards"
 	"github.com/devmtls/devmtls/portforward/target"
 )
 
-// Forward is one x-devmtls.forwards entry: a service of the test cluster that
-// Compose services (and host processes) reach by a name — usually the name it
-// has in production — through a devmtls forward, over mTLS on both legs.
+// ParseForwards decodes a list of forwards in the x-devmtls.forwards schema;
+// p is the list's place in its file, for error messages
+// ("x-devmtls.forwards"). Every field is checked here, once:
 //
 //	x-devmtls:
 //	  forwards:
@@ -23,38 +23,17 @@ import (
 //	      protocol: tcp           # or postgres
 //	      server_name: orders.shop.svc
 //	      as: orders              # default: the target's NAME
-type Forward struct {
-	Target     target.Target `json:"-"`
-	TargetSpec string        `json:"target"`
-	Namespace  string        `json:"namespace,omitempty"`
-	Context    string        `json:"context,omitempty"`
-	Ports      []ForwardPort `json:"ports"`
-	Secret     string        `json:"secret,omitempty"`
-	Protocol   string        `json:"protocol"`
-	ServerName string        `json:"server_name,omitempty"`
-	As         string        `json:"as"`
-}
-
-// ForwardPort is the port containers connect to (Listen) and the port of the
-// target it reaches (Remote: a number or a port name).
-type ForwardPort struct {
-	Listen int    `json:"listen"`
-	Remote string `json:"remote"`
-}
-
-var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
-// parseForwards decodes x-devmtls.forwards.
-func parseForwards(p string, v any) ([]Forward, error) {
+func ParseForwards(p string, v any) ([]forwards.Forward, error) {
 	list, ok := v.([]any)
 	if !ok {
 		return nil, fieldErr(p, "must be a list of forwards such as {target: svc/orders, ports: [\"443\"]}, got %s", describe(v))
 	}
-	var out []Forward
+	var out []forwards.Forward
 	seen := map[string]string{}
 	for i, item := range list {
 		ip := fmt.Sprintf("%s[%d]", p, i)
-		f := Forward{Protocol: "tcp"}
+		f := forwards.Forward{Protocol: target.ProtocolTCP}
+		var ports []target.PortSpec
 		err := decodeMapping(ip, item, map[string]fieldDecoder{
 			"target": func(p string, v any) error {
 				s, err := asString(p, v)
@@ -65,7 +44,7 @@ func parseForwards(p string, v any) ([]Forward, error) {
 				if err != nil {
 					return fieldErr(p, "%v", err)
 				}
-				f.Target, f.TargetSpec = t, s
+				f.Target = t
 				return nil
 			},
 			"namespace":   stringInto(&f.Namespace),
@@ -75,41 +54,39 @@ func parseForwards(p string, v any) ([]Forward, error) {
 			"as":          stringInto(&f.As),
 			"protocol": func(p string, v any) error {
 				s, err := asString(p, v)
-				if err == nil && s != "tcp" && s != "postgres" {
-					err = fieldErr(p, "must be tcp or postgres, got %q", s)
+				if err != nil {
+					return err
 				}
-				f.Protocol = s
-				return err
+				if f.Protocol, err = target.ParseProtocol(s); err != nil {
+					return fieldErr(p, "must be tcp or postgres, got %q", s)
+				}
+				return nil
 			},
-			"ports": func(p string, v any) error {
-				ports, err := asPorts(p, v)
-				f.Ports = ports
+			"ports": func(p string, v any) (err error) {
+				ports, err = asPorts(p, v)
 				return err
 			},
 		}, noHint)
 		if err != nil {
 			return nil, err
 		}
-		if f.TargetSpec == "" {
+		if f.Target.Name == "" {
 			return nil, fieldErr(ip+".target", "is required, e.g. target: svc/orders")
 		}
-		if len(f.Ports) == 0 {
+		if len(ports) == 0 {
 			return nil, fieldErr(ip+".ports", "is required: the ports containers use, e.g. ports: [\"443\"]")
 		}
+		f.Target.Ports = ports
 		if f.As == "" {
 			f.As = f.Target.Name
 		}
-		if !dnsLabel.MatchString(f.As) || f.As == "localhost" {
-			return nil, fieldErr(ip+".as", "must be a host name containers can use (lower-case letters, digits and '-'), got %q", f.As)
+		if err := forwards.ValidateName(f.As); err != nil {
+			return nil, fieldErr(ip+".as", "%v", err)
 		}
 		if prev, dup := seen[f.As]; dup {
 			return nil, fieldErr(ip+".as", "%s is already the name of %s; give one of them another name with as:", f.As, prev)
 		}
 		seen[f.As] = ip
-		f.Target.Ports = nil
-		for _, fp := range f.Ports {
-			f.Target.Ports = append(f.Target.Ports, target.PortSpec{Local: fp.Listen, Remote: fp.Remote})
-		}
 		out = append(out, f)
 	}
 	return out, nil
@@ -125,12 +102,12 @@ func stringInto(dst *string) fieldDecoder {
 
 // asPorts reads LISTEN or LISTEN:REMOTE entries; YAML numbers are accepted as
 // the shorthand they look like.
-func asPorts(p string, v any) ([]ForwardPort, error) {
+func asPorts(p string, v any) ([]target.PortSpec, error) {
 	l, ok := v.([]any)
 	if !ok {
 		return nil, fieldErr(p, "must be a list of ports such as [\"443\"] or [\"5432:postgres\"], got %s", describe(v))
 	}
-	var out []ForwardPort
+	var out []target.PortSpec
 	for i, e := range l {
 		ep := fmt.Sprintf("%s[%d]", p, i)
 		var s string
@@ -153,7 +130,7 @@ func asPorts(p string, v any) ([]ForwardPort, error) {
 		if spec.Local == 0 {
 			return nil, fieldErr(ep, "needs the port containers connect to, e.g. \"443\" or \"8443:%s\"", strings.TrimPrefix(s, ":"))
 		}
-		out = append(out, ForwardPort{Listen: spec.Local, Remote: spec.Remote})
+		out = append(out, spec)
 	}
 	return out, nil
 }

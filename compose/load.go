@@ -66,6 +66,9 @@ type Project struct {
 	Services []Service
 	// OptedOut are the services that get no credentials, sorted.
 	OptedOut []string
+	// Networks are the networks the active services join, sorted: where
+	// the relays of the declared forwards answer to their names.
+	Networks []string
 }
 
 // Service is one service that gets credentials.
@@ -267,6 +270,10 @@ func (p *Project) readExtension(tp *types.Project, sources *sourceFiles) error {
 	if err := p.checkForwardNames(names); err != nil {
 		return sources.attribute(err)
 	}
+	if err := p.checkRelayNames(names); err != nil {
+		return sources.attribute(err)
+	}
+	p.Networks = projectNetworks(tp)
 	for _, name := range names {
 		s := all[name]
 		raw, has := s.Extensions[Extension]

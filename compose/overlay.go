@@ -76,6 +76,8 @@ type Plan struct {
 	EnvDir   string
 	Project  *Project
 	Services []ServicePlan
+	// Relays are the relay services of the project's forwards.
+	Relays []Relay
 	// Overlay is the overlay's YAML.
 	Overlay []byte
 }
@@ -84,13 +86,14 @@ type Plan struct {
 func (p *Plan) OverlayPath() string { return filepath.Join(p.EnvDir, OverlayFile) }
 
 // NewPlan computes, without touching the disk, the copies and the overlay
-// that give every opted-in service of p the credentials creds.
-func NewPlan(p *Project, creds *certs.Credentials, envDir string) (*Plan, error) {
+// that give every opted-in service of p the credentials creds and that add
+// the relays of its forwards (one per forward; nil when it declares none).
+func NewPlan(p *Project, creds *certs.Credentials, envDir string, relays []Relay) (*Plan, error) {
 	absDir, err := filepath.Abs(envDir)
 	if err != nil {
 		return nil, err
 	}
-	plan := &Plan{EnvDir: absDir, Project: p}
+	plan := &Plan{EnvDir: absDir, Project: p, Relays: relays}
 	for _, svc := range p.Services {
 		sp, err := planService(svc, creds, absDir)
 		if err != nil {
@@ -178,10 +181,11 @@ func planService(svc Service, creds *certs.Credentials, envDir string) (ServiceP
 
 // overlayMap is the overlay as a plain map: for every opted-in service,
 // read-only long-form bind mounts with absolute sources, the variables naming
-// the files, host.docker.internal, and the credentials label. No top-level
-// name: or version:, which docker-compose v1 rejects or compares.
+// the files, host.docker.internal, the credentials label and a dependency on
+// the relays; and the relays. No top-level name: or version:, which
+// docker-compose v1 rejects or compares.
 func (p *Plan) overlayMap() map[string]any {
-	services := map[string]any{}
+	services := p.relayServices()
 	for _, sp := range p.Services {
 		var volumes []any
 		for _, m := range sp.Mounts {
@@ -198,17 +202,11 @@ func (p *Plan) overlayMap() map[string]any {
 		if len(env) > 0 {
 			svc["environment"] = env
 		}
-		var hosts []any
 		if !sp.Service.HasHostDockerInternal {
-			hosts = append(hosts, HostDockerInternal)
+			svc["extra_hosts"] = []any{HostDockerInternal}
 		}
-		// A forward's name leads to the host, where devmtls listens for it on
-		// the Docker bridge's address (host-gateway).
-		for _, f := range p.Project.Config.Forwards {
-			hosts = append(hosts, f.As+":host-gateway")
-		}
-		if len(hosts) > 0 {
-			svc["extra_hosts"] = hosts
+		if relays := p.relayNames(); len(relays) > 0 {
+			svc["depends_on"] = relays
 		}
 		services[sp.Service.Name] = svc
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/internal/testenv"
+	"github.com/devmtls/devmtls/portforward/target"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -45,12 +46,18 @@ services:
 // dir/.devmtls.
 func planFor(t *testing.T, dir string, opts LoadOptions) (*Project, *certs.Credentials, *Plan) {
 	t.Helper()
+	return planWithRelays(t, dir, opts, nil)
+}
+
+// planWithRelays is planFor with the relays of the project's forwards.
+func planWithRelays(t *testing.T, dir string, opts LoadOptions, relays []Relay) (*Project, *certs.Credentials, *Plan) {
+	t.Helper()
 	p := mustLoad(t, dir, opts)
 	res, err := (&certs.Store{Dir: filepath.Join(dir, ".devmtls")}).Ensure(context.Background(), p.CertsRequest())
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := NewPlan(p, res.Credentials, filepath.Join(dir, ".devmtls"))
+	plan, err := NewPlan(p, res.Credentials, filepath.Join(dir, ".devmtls"), relays)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +80,7 @@ func hashFiles(t *testing.T, files ...string) [][32]byte {
 func TestOverlayIsDeterministicAndPlain(t *testing.T) {
 	dir := writeProject(t, map[string]string{"compose.yaml": overlayProject})
 	_, creds, plan := planFor(t, dir, LoadOptions{})
-	again, err := NewPlan(plan.Project, creds, plan.EnvDir)
+	again, err := NewPlan(plan.Project, creds, plan.EnvDir, plan.Relays)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +316,7 @@ func TestRotationRewritesInPlaceAndPrunes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan2, err := NewPlan(p, res.Credentials, plan.EnvDir)
+	plan2, err := NewPlan(p, res.Credentials, plan.EnvDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,12 +406,24 @@ func TestFindRuntime(t *testing.T) {
 	}
 }
 
-// TestForwardsReachContainersByName: a forward declared in a second compose
-// file becomes a host entry in every service with credentials and a name in
-// the certificate, and both compose loaders accept the result.
+// TestForwardsReachContainersByName: each forward declared in a second
+// compose file gets a relay service, on every network the services join with
+// the forward's name as an alias; every service with credentials depends on
+// the relays (the user's own dependencies kept), no service maps the name
+// itself any more, the names go into the certificate, and both compose
+// loaders accept the result.
 func TestForwardsReachContainersByName(t *testing.T) {
 	dir := writeProject(t, map[string]string{
-		"compose.yaml": "x-devmtls: {names: [extra.test]}\nservices:\n  api: {image: x}\n  docs: {image: x, x-devmtls: false}\n",
+		"compose.yaml": `x-devmtls: {names: [extra.test]}
+services:
+  api: {image: x, depends_on: {db: {condition: service_started}}}
+  db: {image: x, networks: [back]}
+  worker: {image: x, networks: [back, default], depends_on: [db]}
+  tool: {image: x, network_mode: host}
+  docs: {image: x, x-devmtls: false}
+networks:
+  back: {}
+`,
 		"compose.hybrid.yaml": `x-devmtls:
   names: [extra.test]
   forwards:
@@ -414,13 +433,20 @@ func TestForwardsReachContainersByName(t *testing.T) {
 services:
   api: {environment: [ORDERS_URL=https://orders:443]}
 `,
-		"data/.keep": "",
 	})
+	relays := []Relay{
+		{As: "orders", Image: "devmtls-relay:0123abcd", Command: []string{"relay", "443=host.docker.internal:20001"}, HostGateway: "host-gateway"},
+		{As: "db-main", Image: "devmtls-relay:0123abcd", Command: []string{"relay", "5432=host.docker.internal:20002"}, HostGateway: "192.0.2.7"},
+	}
 	opts := LoadOptions{Files: []string{filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "compose.hybrid.yaml")}}
-	p, creds, plan := planFor(t, dir, opts)
+	p, creds, plan := planWithRelays(t, dir, opts, relays)
 	if len(p.Config.Forwards) != 2 || p.Config.Forwards[0].As != "orders" || p.Config.Forwards[0].Namespace != "shop" ||
-		p.Config.Forwards[1].As != "db-main" || p.Config.Forwards[1].Ports[0] != (ForwardPort{5432, "5432"}) {
+		p.Config.Forwards[1].As != "db-main" || p.Config.Forwards[1].Target.Ports[0] != (target.PortSpec{Local: 5432, Remote: "5432"}) ||
+		p.Config.Forwards[1].Protocol != target.ProtocolPostgres {
 		t.Fatalf("forwards: %+v", p.Config.Forwards)
+	}
+	if !slices.Equal(p.Networks, []string{"back", "default"}) {
+		t.Errorf("project networks %v, want back and default", p.Networks)
 	}
 	for _, n := range []string{"orders", "db-main", "extra.test", "api"} {
 		if creds.Top.Certificate.VerifyHostname(n) != nil {
@@ -439,20 +465,77 @@ services:
 	if err != nil {
 		t.Fatalf("compose-go rejects the overlay: %v", err)
 	}
+	relay, ok := tp.Services[RelayService("orders")]
+	if !ok {
+		t.Fatalf("no relay service for orders: %v", tp.ServiceNames())
+	}
+	for _, n := range []string{"back", "default"} {
+		if cfg := relay.Networks[n]; cfg == nil || !slices.Equal(cfg.Aliases, []string{"orders"}) {
+			t.Errorf("the relay on network %s: %+v", n, cfg)
+		}
+	}
+	if relay.Image != "devmtls-relay:0123abcd" || !slices.Equal(relay.Command, types.ShellCommand{"relay", "443=host.docker.internal:20001"}) ||
+		relay.User != "65534:65534" || !relay.ReadOnly || !slices.Equal(relay.CapDrop, []string{"ALL"}) ||
+		relay.Sysctls["net.ipv4.ip_unprivileged_port_start"] != "0" || !slices.Equal(relay.ExtraHosts["host.docker.internal"], []string{"host-gateway"}) {
+		t.Errorf("relay service %+v", relay)
+	}
+	if got := tp.Services[RelayService("db-main")].ExtraHosts["host.docker.internal"]; !slices.Equal(got, []string{"192.0.2.7"}) {
+		t.Errorf("the db-main relay reaches the host at %v", got)
+	}
 	api := tp.Services["api"]
-	if !slices.Equal(api.ExtraHosts["orders"], []string{"host-gateway"}) || !slices.Equal(api.ExtraHosts["db-main"], []string{"host-gateway"}) {
-		t.Errorf("api extra_hosts %v", api.ExtraHosts)
+	for _, dep := range []string{"db", RelayService("orders"), RelayService("db-main")} {
+		if _, ok := api.DependsOn[dep]; !ok {
+			t.Errorf("api depends on %v, lacks %s", api.DependsOn, dep)
+		}
 	}
-	if len(tp.Services["docs"].ExtraHosts) != 0 {
-		t.Errorf("an opted-out service got forward hosts: %v", tp.Services["docs"].ExtraHosts)
+	if len(api.ExtraHosts["orders"]) != 0 {
+		t.Errorf("api still maps orders itself: %v", api.ExtraHosts)
 	}
+	if _, ok := tp.Services["docs"].DependsOn[RelayService("orders")]; ok {
+		t.Errorf("an opted-out service got the relays: %v", tp.Services["docs"].DependsOn)
+	}
+
 	bin := testenv.LookPath(t, "docker-compose", "apt-get install docker-compose (Debian's v1.29)")
 	args := []string{"--project-name", "v1check", "--project-directory", dir}
 	for _, f := range files {
 		args = append(args, "-f", f)
 	}
 	out, err := exec.Command(bin, append(args, "config")...).CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("orders: host-gateway")) {
+	if err != nil {
 		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+	var v1 struct {
+		Services map[string]struct {
+			DependsOn map[string]any `yaml:"depends_on"`
+			Networks  map[string]struct {
+				Aliases []string `yaml:"aliases"`
+			} `yaml:"networks"`
+			Image string `yaml:"image"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(out, &v1); err != nil {
+		t.Fatalf("docker-compose config: %v\n%s", err, out)
+	}
+	if r := v1.Services[RelayService("orders")]; r.Image != "devmtls-relay:0123abcd" || !slices.Equal(r.Networks["back"].Aliases, []string{"orders"}) ||
+		!slices.Equal(r.Networks["default"].Aliases, []string{"orders"}) {
+		t.Errorf("docker-compose v1 reads the relay as %+v\n%s", r, out)
+	}
+	for _, dep := range []string{"db", RelayService("orders"), RelayService("db-main")} {
+		if _, ok := v1.Services["api"].DependsOn[dep]; !ok {
+			t.Errorf("docker-compose v1: api depends on %v, lacks %s", v1.Services["api"].DependsOn, dep)
+		}
+	}
+}
+
+// A compose service with the name a relay would get is refused.
+func TestRelayNameTaken(t *testing.T) {
+	dir := writeProject(t, map[string]string{"compose.yaml": `x-devmtls:
+  forwards: [{target: svc/orders, ports: ["443"]}]
+services:
+  devmtls-relay-orders: {image: x}
+`})
+	_, err := load(t, dir, LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), "x-devmtls.forwards[0].as: the relay of forward orders would be the compose service devmtls-relay-orders") {
+		t.Fatalf("got %v", err)
 	}
 }

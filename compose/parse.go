@@ -249,7 +249,7 @@ func parseConfig(v any) (Config, error) {
 		return nil
 	}
 	decoders["forwards"] = func(p string, v any) error {
-		f, err := parseForwards(p, v)
+		f, err := ParseForwards(p, v)
 		cfg.Forwards = f
 		return err
 	}

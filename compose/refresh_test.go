@@ -75,7 +75,7 @@ func TestRefreshCopiesFollowsNewCredentials(t *testing.T) {
 	}
 
 	// The next devmtls up plans the same copies and writes none.
-	plan2, err := NewPlan(p, res.Credentials, envDir)
+	plan2, err := NewPlan(p, res.Credentials, envDir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,8 @@ type ContainerStatus struct {
 // ServiceStatuses matches the project's containers against what each service
 // should have. plan may be nil when the environment has no credentials yet.
 // Containers of services no longer in the project are reported under their
-// service name with OptedIn false.
+// service name with OptedIn false; the forwards' relays are not services of
+// the user's.
 func ServiceStatuses(ctx context.Context, d *Docker, p *Project, plan *Plan) ([]ServiceStatus, error) {
 	containers, err := d.ProjectContainers(ctx, p.Name)
 	if err != nil {
@@ -71,6 +72,9 @@ func ServiceStatuses(ctx context.Context, d *Docker, p *Project, plan *Plan) ([]
 		out = append(out, ServiceStatus{Name: name, Active: true, Containers: []ContainerStatus{}})
 	}
 	for _, c := range containers {
+		if c.Labels[RelayLabel] != "" {
+			continue // a forward's relay: status reports it with the forward
+		}
 		i, ok := index[c.Service]
 		if !ok {
 			index[c.Service] = len(out)

@@ -16,6 +16,9 @@ export SHOP_GATEWAY_PORT="${SHOP_GATEWAY_PORT:-8443}" SHOP_ORDERS_PORT="${SHOP_O
 gateway="https://localhost:$SHOP_GATEWAY_PORT"
 orders="https://localhost:$SHOP_ORDERS_PORT"
 envdir="$shop/.devmtls"
+# Only root can give the services' key copies to their own uids (10001…): run
+# by a normal user, the demo runs the services as that user, who owns them.
+[ "$(id -u)" = 0 ] || export SHOP_USER="${SHOP_USER:-$(id -u):$(id -g)}"
 
 bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'
 [ -t 1 ] || bold='' dim='' off=''

@@ -10,13 +10,13 @@ import (
 	"net"
 	"os"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/compose"
+	"github.com/devmtls/devmtls/forwards"
 	"github.com/devmtls/devmtls/internal/envdir"
 	"github.com/devmtls/devmtls/internal/kubeconfig"
 	"github.com/devmtls/devmtls/portforward"
@@ -25,13 +25,12 @@ import (
 
 // served is one forward as the background process runs it.
 type served struct {
-	spec      Forward
+	spec      forwards.Forward
 	namespace string
 	fwd       *portforward.Forwarder // nil when its kubeconfig could not be loaded
 	err       string                 // why fwd is nil
-	ports     []Port
-	// containers: the first len(ports) listeners are for containers.
-	containers bool
+	// relayed: relay containers carry it to the containers.
+	relayed bool
 }
 
 // Run is the background process: it serves envDir's spec until ctx ends,
@@ -149,7 +148,7 @@ type Local struct {
 
 // ServeLocal starts the forwards of spec for host processes; Close ends them.
 func ServeLocal(ctx context.Context, envDir string, spec Spec, logf func(string, ...any)) (*Local, error) {
-	spec.ContainerAddress = ""
+	spec.Gateway, spec.Relayed = "", false
 	ctx, cancel := context.WithCancel(ctx)
 	live, err := liveCredentials(ctx, envDir, logf)
 	if err != nil {
@@ -173,24 +172,21 @@ func (l *Local) Close() {
 	closeAll(l.all)
 }
 
-// serve starts one forward: listeners on the container address at the ports
-// containers use, and on loopback for host processes (the same port when free,
-// so IDE configurations stay valid; else any). A listener that cannot bind is
-// fatal — the user must pick another port — while an unreachable cluster is
-// not: the forward keeps retrying and reports why.
-func serve(ctx context.Context, spec Spec, f Forward, local *tls.Config, logf func(string, ...any)) (*served, error) {
-	s := &served{spec: f, namespace: f.Namespace, ports: f.Ports, containers: spec.ContainerAddress != ""}
-	target, err := portforward.ParseTarget(f.Target)
-	if err != nil {
-		return nil, fmt.Errorf("forward %s: %w", f.As, err)
+// serve starts one forward: for each declared port, a listener on its host
+// port on loopback for host processes, and on the gateway address for the
+// relays. A listener that cannot bind is fatal, while an unreachable cluster
+// is not: the forward keeps retrying and reports why.
+func serve(ctx context.Context, spec Spec, f forwards.Forward, local *tls.Config, logf func(string, ...any)) (*served, error) {
+	s := &served{spec: f, namespace: f.Namespace, relayed: spec.Relayed}
+	t := portforward.Target{Kind: f.Target.Kind, Name: f.Target.Name}
+	addrs := []string{"127.0.0.1"}
+	if spec.Gateway != "" {
+		addrs = append(addrs, spec.Gateway)
 	}
-	if s.containers {
-		for _, p := range f.Ports {
-			target.Ports = append(target.Ports, portforward.PortSpec{Local: p.Listen, Remote: p.Remote, Address: spec.ContainerAddress})
+	for _, a := range addrs {
+		for _, p := range f.Target.Ports {
+			t.Ports = append(t.Ports, portforward.PortSpec{Local: spec.HostPorts.Port(f.As, p.Local), Remote: p.Remote, Address: a})
 		}
-	}
-	for _, p := range f.Ports {
-		target.Ports = append(target.Ports, portforward.PortSpec{Local: hostPort(p.Listen), Remote: p.Remote, Address: "127.0.0.1"})
 	}
 	cfg, ns, err := kubeconfig.Load(kubeconfig.Options{Kubeconfig: spec.Kubeconfig, Context: f.Context, Namespace: f.Namespace})
 	if err != nil {
@@ -204,18 +200,17 @@ func serve(ctx context.Context, spec Spec, f Forward, local *tls.Config, logf fu
 		return nil, fmt.Errorf("forward %s: %w", f.As, err)
 	}
 	fwd, err := portforward.New(portforward.Options{
-		Config: cfg, Client: client, Namespace: ns, Targets: []portforward.Target{target},
+		Config: cfg, Client: client, Namespace: ns, Targets: []portforward.Target{t},
 		Secret: f.Secret, ServerName: f.ServerName, Local: portforward.LocalTLS, LocalTLS: local,
-		Protocol: portforward.Protocol(f.Protocol), KeepGoing: true,
+		Protocol: f.Protocol, KeepGoing: true,
 		Logf: func(format string, args ...any) { logf(f.As+" ("+format+")", args...) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("forward %s: %w", f.As, err)
 	}
 	if err := fwd.Start(ctx); err != nil {
-		if errors.As(err, new(*portforward.PortInUseError)) {
-			return nil, fmt.Errorf("forward %s: a port it needs is already in use on %s or 127.0.0.1 (%v); stop what uses it, or give the forward another port, e.g. ports: [\"%d:%s\"]",
-				f.As, spec.ContainerAddress, err, f.Ports[0].Listen+8000, f.Ports[0].Remote)
+		if inUse := (*portforward.PortInUseError)(nil); errors.As(err, &inUse) {
+			return nil, &HostPortInUseError{Forward: f.As, Port: inUse.Port, Addrs: addrs, Err: err}
 		}
 		return nil, fmt.Errorf("forward %s: %w", f.As, err)
 	}
@@ -225,28 +220,38 @@ func serve(ctx context.Context, spec Spec, f Forward, local *tls.Config, logf fu
 	return s, nil
 }
 
-// hostPort is the loopback port for a forward: the container's port when it
-// is free, else 0 (any).
-func hostPort(listen int) int {
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(listen)))
-	if err != nil {
-		return 0
-	}
-	ln.Close()
-	return listen
+// HostPortInUseError says the host port recorded for a forward is taken by
+// another program. devmtls does not silently pick another: NAME_ADDR would
+// change under the IDE configurations and scripts that hold it.
+type HostPortInUseError struct {
+	Forward string
+	Port    int
+	Addrs   []string
+	Err     error
 }
+
+func (e *HostPortInUseError) Error() string {
+	return fmt.Sprintf("forward %s: its host port %d (on %s) is in use by another program; devmtls chose it for this environment and keeps it, so %s stays the same from run to run: stop that program (ss -ltnp 'sport = :%d' names it), or remove %s and devmtls chooses new ports (then run devmtls ide again)",
+		e.Forward, e.Port, strings.Join(e.Addrs, " and "), forwards.AddrVar(e.Forward, 0), e.Port, rel(placementFile))
+}
+
+// Unwrap returns the listen error.
+func (e *HostPortInUseError) Unwrap() error { return e.Err }
 
 func snapshot(all []*served, live *certs.Live) []ForwardState {
 	var out []ForwardState
 	for _, s := range all {
-		fs := ForwardState{As: s.spec.As, Target: s.spec.Target, Namespace: s.namespace, LastError: s.err,
+		fs := ForwardState{As: s.spec.As, Target: s.spec.Target.String(), Namespace: s.namespace, LastError: s.err,
 			DevFingerprint: live.Fingerprint()}
+		if s.relayed {
+			fs.Containers = s.spec.Addrs()
+		}
 		if s.fwd != nil {
-			for i, l := range s.fwd.Status() {
-				if s.containers && i < len(s.ports) {
-					fs.Containers = append(fs.Containers, l.Address)
-				} else {
+			for _, l := range s.fwd.Status() {
+				if host, _, _ := net.SplitHostPort(l.Address); host == "127.0.0.1" {
 					fs.Host = append(fs.Host, l.Address)
+				} else {
+					fs.Gateway = append(fs.Gateway, l.Address)
 				}
 				fs.Pod, fs.ClusterFingerprint = l.Pod, l.ClusterFingerprint
 				fs.Active, fs.Total = l.Active, l.Total

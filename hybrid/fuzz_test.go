@@ -3,6 +3,9 @@ package hybrid
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/devmtls/devmtls/forwards"
+	"github.com/devmtls/devmtls/portforward/target"
 )
 
 // FuzzState feeds arbitrary content to the parser of forwards/state.json, a
@@ -30,22 +33,56 @@ func FuzzState(f *testing.F) {
 	})
 }
 
-// FuzzSpec does the same for forwards/spec.json.
+// FuzzSpec does the same for forwards/spec.json: what it accepts is a
+// valid forward (protocol included) with unprivileged host ports.
 func FuzzSpec(f *testing.F) {
-	good, _ := json.Marshal(Spec{ContainerAddress: "172.17.0.1", Forwards: []Forward{{As: "pricing", Target: "svc/pricing", Protocol: "tcp", Ports: []Port{{Listen: 443, Remote: "https"}}}}})
+	good, _ := json.Marshal(Spec{Gateway: "172.17.0.1", Relayed: true, HostPorts: HostPorts{"pricing": {443: 20443}},
+		Forwards: []forwards.Forward{{As: "pricing", Protocol: target.ProtocolTCP,
+			Target: target.Target{Kind: target.KindService, Name: "pricing", Ports: []target.PortSpec{{Local: 443, Remote: "https"}}}}}})
 	f.Add(good)
-	f.Add([]byte(`{"container_address":"x"}`))
-	f.Add([]byte(`{"container_address":"::1","forwards":[{"as":"a","ports":[{"listen":0}]}]}`))
+	f.Add([]byte(`{"gateway":"x"}`))
+	f.Add([]byte(`{"forwards":[{"as":"a","target":"svc/a","ports":["443"],"protocol":"udp"}],"host_ports":{"a":{"443":80}}}`))
+	f.Add([]byte(`{"forwards":[{"as":"a","target":"svc/a","ports":["443"],"protocol":"tcp"}],"host_ports":{"a":{"443":80}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		spec, err := parseSpec("spec.json", data)
 		if err != nil {
 			return
 		}
 		for _, fw := range spec.Forwards {
-			for _, p := range fw.Ports {
-				if p.Listen < 1 || p.Listen > 65535 {
-					t.Fatalf("accepted port %d", p.Listen)
+			if err := fw.Validate(); err != nil {
+				t.Fatalf("accepted %v", err)
+			}
+			for _, p := range fw.Ports() {
+				if hp := spec.HostPorts.Port(fw.As, p); hp < 1024 || hp > 65535 {
+					t.Fatalf("accepted host port %d", hp)
 				}
+			}
+		}
+	})
+}
+
+// FuzzPlacement: forwards/placement.json may come from a cloned repository;
+// whatever it accepts names only ports an unprivileged process may use, each
+// once.
+func FuzzPlacement(f *testing.F) {
+	good, _ := json.Marshal(Placement{Ports: HostPorts{"pricing": {443: 20443}, "db": {5432: 21000}},
+		Route: &Route{Engine: EngineLocal, Listen: "172.17.0.1", HostGateway: "172.17.0.1"}, RelayImage: "devmtls-relay:0123"})
+	f.Add(good)
+	f.Add([]byte(`{"ports":{"a":{"443":22},"b":{"80":20000}}}`))
+	f.Add([]byte(`{"ports":{"a":{"443":20000},"b":{"80":20000}}}`))
+	f.Add([]byte(`{"route":{"listen":"example.com"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pl, err := parsePlacement("placement.json", data)
+		if err != nil {
+			return
+		}
+		seen := map[int]bool{}
+		for _, ports := range pl.Ports {
+			for _, p := range ports {
+				if p < 1024 || p > 65535 || seen[p] {
+					t.Fatalf("accepted port %d", p)
+				}
+				seen[p] = true
 			}
 		}
 	})

@@ -6,5 +6,6 @@ package hybrid
 type process interface {
 	terminate() error // ask it to stop (SIGTERM)
 	kill()            // make it stop
+	exited() bool     // it has ended (a zombie has)
 	release()
 }

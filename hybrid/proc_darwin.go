@@ -3,6 +3,7 @@
 package hybrid
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -59,3 +60,6 @@ type killProcess int
 func (p killProcess) terminate() error { return unix.Kill(int(p), unix.SIGTERM) }
 func (p killProcess) kill()            { _ = unix.Kill(int(p), unix.SIGKILL) }
 func (p killProcess) release()         {}
+
+// exited: the PID is gone (launchd reaps the detached process at once).
+func (p killProcess) exited() bool { return errors.Is(unix.Kill(int(p), 0), unix.ESRCH) }

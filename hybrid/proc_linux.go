@@ -142,6 +142,22 @@ func (p *linuxProcess) terminate() error { return p.signal(unix.SIGTERM) }
 
 func (p *linuxProcess) kill() { _ = p.signal(unix.SIGKILL) }
 
+// exited: its pidfd turns readable when it ends; without one, its /proc
+// entry is gone or a zombie's.
+func (p *linuxProcess) exited() bool {
+	if p.pidfd >= 0 {
+		fds := []unix.PollFd{{Fd: int32(p.pidfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		return err == nil && n > 0
+	}
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(data, ')')
+	return i >= 0 && strings.HasPrefix(strings.TrimSpace(string(data[i+1:])), "Z")
+}
+
 func (p *linuxProcess) release() {
 	if p.pidfd >= 0 {
 		unix.Close(p.pidfd)

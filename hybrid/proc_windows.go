@@ -69,3 +69,13 @@ type windowsProcess windows.Handle
 func (p windowsProcess) terminate() error { return windows.TerminateProcess(windows.Handle(p), 1) }
 func (p windowsProcess) kill()            { _ = windows.TerminateProcess(windows.Handle(p), 1) }
 func (p windowsProcess) release()         { windows.CloseHandle(windows.Handle(p)) }
+
+// stillActive is the exit code GetExitCodeProcess reports for a process that
+// has not ended.
+const stillActive = 259
+
+func (p windowsProcess) exited() bool {
+	var code uint32
+	err := windows.GetExitCodeProcess(windows.Handle(p), &code)
+	return err != nil || code != stillActive
+}

@@ -1,18 +1,25 @@
 // Package hybrid runs the forwards a Compose project declares in
 // x-devmtls.forwards: one supervised background devmtls process per
-// environment, listening where containers reach it (the Docker bridge) and on
-// loopback for host processes, with mTLS on both legs. `devmtls up` starts it,
-// `devmtls down` stops it, `devmtls status` and `devmtls env` read what it
-// reports.
+// environment, with mTLS on both legs.
+//
+// On the host the process listens only on unprivileged ports devmtls chose
+// for the environment (placement.go), on loopback for host processes
+// (NAME_ADDR) and where the forwards' relay containers reach the host (the
+// Docker bridge's gateway on Linux, loopback on Docker Desktop, the host's
+// address under rootless Docker; engine.go decides). Containers dial the
+// declared name and port (pricing:443); the relay answering to that name
+// passes the still-encrypted bytes on (package relay). `devmtls up` starts
+// the process, `devmtls down` stops it, `devmtls status` and `devmtls env`
+// read what it reports.
 package hybrid
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
-	"strings"
 	"time"
+
+	"github.com/devmtls/devmtls/forwards"
 )
 
 // Dir is the directory, inside the environment directory, that holds the
@@ -33,28 +40,15 @@ type Spec struct {
 	// Kubeconfig is the kubeconfig path list devmtls up saw ($KUBECONFIG or
 	// --kubeconfig); "" means kubectl's default.
 	Kubeconfig string `json:"kubeconfig,omitempty"`
-	// ContainerAddress is where containers reach the host (the address
-	// host-gateway resolves to); forwards listen there on their own ports.
-	ContainerAddress string    `json:"container_address"`
-	Forwards         []Forward `json:"forwards"`
-}
-
-// Forward is one declared forward.
-type Forward struct {
-	As         string `json:"as"`
-	Target     string `json:"target"`
-	Namespace  string `json:"namespace,omitempty"`
-	Context    string `json:"context,omitempty"`
-	Secret     string `json:"secret,omitempty"`
-	Protocol   string `json:"protocol"`
-	ServerName string `json:"server_name,omitempty"`
-	Ports      []Port `json:"ports"`
-}
-
-// Port is the port containers use (Listen) and the target's port (Remote).
-type Port struct {
-	Listen int    `json:"listen"`
-	Remote string `json:"remote"`
+	// Gateway is where the host listeners also listen, besides loopback,
+	// for the relays (Route.Listen); "" when loopback is enough.
+	Gateway  string             `json:"gateway,omitempty"`
+	Forwards []forwards.Forward `json:"forwards"`
+	// HostPorts are the ports the host listeners use, per declared port.
+	HostPorts HostPorts `json:"host_ports"`
+	// Relayed is set when relay containers carry the forwards to the
+	// containers (devmtls up); devmtls exec serves host processes only.
+	Relayed bool `json:"relayed,omitempty"`
 }
 
 // Hash identifies a spec, so a running process serving the same one is reused.
@@ -85,11 +79,19 @@ type ForwardState struct {
 	As        string `json:"as"`
 	Target    string `json:"target"`
 	Namespace string `json:"namespace"`
-	// Containers are the addresses containers reach (bridge address:listen);
-	// Host the loopback addresses host processes use, per port.
+	// Containers are the addresses containers dial, NAME:PORT per declared
+	// port, answered by the forward's relay; none without relays.
 	Containers []string `json:"containers"`
-	Host       []string `json:"host"`
-	Pod        string   `json:"pod,omitempty"`
+	// Host are the loopback addresses host processes dial (NAME_ADDR), per
+	// declared port.
+	Host []string `json:"host"`
+	// Gateway are the addresses the relays reach besides loopback, per
+	// declared port (Spec.Gateway).
+	Gateway []string `json:"gateway,omitempty"`
+	// Relay is set by devmtls status, not by the process: the state of the
+	// forward's relay container.
+	Relay *RelayState `json:"relay,omitempty"`
+	Pod   string      `json:"pod,omitempty"`
 	// DevFingerprint is the SHA-256 fingerprint of the dev certificate the
 	// forward serves to containers and host processes; ClusterFingerprint
 	// that of the certificate it presents to the pods.
@@ -104,14 +106,14 @@ type ForwardState struct {
 	LastErrorAt string `json:"last_error_at,omitempty"`
 }
 
-// AddrVar is the variable that tells a host process where a forward is,
-// e.g. ORDERS_ADDR for "orders" (the first port), ORDERS_5432_ADDR per port.
-func AddrVar(as string, port int) string {
-	name := strings.ToUpper(strings.ReplaceAll(as, "-", "_"))
-	if port == 0 {
-		return name + "_ADDR"
-	}
-	return fmt.Sprintf("%s_%d_ADDR", name, port)
+// RelayState is a relay container as the Engine reports it.
+type RelayState struct {
+	// Service is the relay's compose service.
+	Service string `json:"service"`
+	// Container is its container's name; "" when it has none.
+	Container string `json:"container,omitempty"`
+	// State is the container's state (running, exited…), or "missing".
+	State string `json:"state"`
 }
 
 // rel is the name of a file of Dir inside the environment directory.

@@ -40,22 +40,21 @@ func parseState(p string, data []byte) (*State, error) {
 	return &st, nil
 }
 
-// parseSpec reads a spec.json devmtls up wrote.
+// parseSpec reads a spec.json devmtls up wrote. Each forward is validated as
+// it is decoded (forwards.Forward's JSON form); every host port must be one
+// an unprivileged process may listen on.
 func parseSpec(p string, data []byte) (Spec, error) {
 	var spec Spec
 	if err := json.Unmarshal(data, &spec); err != nil {
-		return spec, fmt.Errorf("%s is damaged (%v); run devmtls up again", p, err)
+		return Spec{}, fmt.Errorf("%s is damaged (%v); run devmtls up again", p, err)
 	}
-	if net.ParseIP(spec.ContainerAddress) == nil {
-		return spec, fmt.Errorf("%s is damaged (container_address %q is not an IP address); run devmtls up again", p, spec.ContainerAddress)
+	if spec.Gateway != "" && net.ParseIP(spec.Gateway) == nil {
+		return Spec{}, fmt.Errorf("%s is damaged (gateway %q is not an IP address); run devmtls up again", p, spec.Gateway)
 	}
 	for _, f := range spec.Forwards {
-		if f.As == "" || len(f.Ports) == 0 {
-			return spec, fmt.Errorf("%s is damaged (a forward without a name or ports); run devmtls up again", p)
-		}
-		for _, port := range f.Ports {
-			if port.Listen < 1 || port.Listen > 65535 || port.Remote == "" {
-				return spec, fmt.Errorf("%s is damaged (forward %s: port %d:%q); run devmtls up again", p, f.As, port.Listen, port.Remote)
+		for _, declared := range f.Ports() {
+			if port := spec.HostPorts.Port(f.As, declared); port < 1024 || port > 65535 {
+				return Spec{}, fmt.Errorf("%s is damaged (forward %s: host port %d for %d); run devmtls up again", p, f.As, port, declared)
 			}
 		}
 	}

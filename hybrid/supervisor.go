@@ -180,6 +180,7 @@ func stop(ctx context.Context, d *envdir.Dir, st *State) (bool, error) {
 		deadline := time.Now().Add(wait)
 		for time.Now().Before(deadline) {
 			if held, err := d.Held(rel(lockFile)); err == nil && !held {
+				waitExit(ctx, p)
 				if err := d.Remove(rel(stateFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					return true, err
 				}
@@ -193,6 +194,15 @@ func stop(ctx context.Context, d *envdir.Dir, st *State) (bool, error) {
 		}
 	}
 	return true, fmt.Errorf("the forwards process %d of %s did not stop", st.PID, d.Path("."))
+}
+
+// waitExit waits, briefly, for the process to end: it lets go of the lock in
+// its last moments, and down promises that no process is left when it returns.
+func waitExit(ctx context.Context, p process) {
+	deadline := time.Now().Add(5 * time.Second)
+	for !p.exited() && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // lastLines returns the last line of the log written since offset, for an

@@ -27,6 +27,8 @@ type (
 	PortSpec = spec.PortSpec
 	// Kind is the type of object a forward targets.
 	Kind = spec.Kind
+	// Protocol is what runs over a forwarded connection.
+	Protocol = spec.Protocol
 )
 
 // The kinds of target.
@@ -36,6 +38,12 @@ const (
 	KindDeployment  = spec.KindDeployment
 	KindStatefulSet = spec.KindStatefulSet
 	KindReplicaSet  = spec.KindReplicaSet
+)
+
+// The protocols.
+const (
+	ProtocolTCP      = spec.ProtocolTCP
+	ProtocolPostgres = spec.ProtocolPostgres
 )
 
 // ParseArgs reads `TYPE/NAME [LOCAL:]REMOTE…` arguments; see target.ParseArgs.

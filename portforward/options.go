@@ -25,17 +25,6 @@ const (
 	LocalPlain LocalMode = "plain"
 )
 
-// Protocol is what runs over the forwarded connection.
-type Protocol string
-
-// Protocols.
-const (
-	// ProtocolTCP is TLS directly on the connection.
-	ProtocolTCP Protocol = "tcp"
-	// ProtocolPostgres negotiates TLS with PostgreSQL's SSLRequest on both sides.
-	ProtocolPostgres Protocol = "postgres"
-)
-
 // DefaultPodRunningTimeout is kubectl's --pod-running-timeout default.
 const DefaultPodRunningTimeout = time.Minute
 

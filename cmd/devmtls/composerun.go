@@ -11,6 +11,7 @@ import (
 
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/compose"
+	"github.com/devmtls/devmtls/hybrid"
 	"github.com/devmtls/devmtls/internal/envdir"
 	"github.com/spf13/cobra"
 )
@@ -33,6 +34,8 @@ type composeRunOptions struct {
 
 	env     *environment
 	runtime *compose.Runtime
+	// placement is where the project's forwards are reached (preparePlan).
+	placement hybrid.Placement
 }
 
 // composeSubcommandsThatStart are the compose subcommands that create or
@@ -75,7 +78,7 @@ func (o *composeRunOptions) Run(ctx context.Context) error {
 	p := o.env.project
 	overlay := ""
 	if o.prepare || o.printOverlay {
-		plan, err := o.preparePlan(ctx)
+		plan, err := o.preparePlan(ctx, docker)
 		if err != nil {
 			return err
 		}
@@ -90,12 +93,17 @@ func (o *composeRunOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if docker != nil && (o.sub == "up" || o.sub == "down") {
+		if err := removeStaleRelays(ctx, docker, p, o.g.stderr); err != nil {
+			return err
+		}
+	}
 	// Declared forwards listen before compose starts the services, so the
 	// first call a service makes already finds them. `up -d` leaves them
 	// running in the background; a foreground `up` takes them down with it.
 	forwards := o.sub == "up" && len(p.Config.Forwards) > 0
 	if forwards {
-		if err := o.startForwards(ctx, docker); err != nil {
+		if err := o.startForwards(ctx); err != nil {
 			return err
 		}
 	}
@@ -124,15 +132,22 @@ func (o *composeRunOptions) Run(ctx context.Context) error {
 }
 
 // preparePlan makes sure the credentials are valid for the project, then
-// writes each service's copies and the overlay (only what changed).
-func (o *composeRunOptions) preparePlan(ctx context.Context) (*compose.Plan, error) {
+// writes each service's copies and the overlay (only what changed). With
+// Docker (the commands that create containers) the forwards' relays are
+// placed and their image made.
+func (o *composeRunOptions) preparePlan(ctx context.Context, docker *compose.Docker) (*compose.Plan, error) {
 	p := o.env.project
 	res, err := o.env.ensureCredentials(ctx, certs.Request{}, false)
 	if err != nil {
 		return nil, err
 	}
+	var relays []compose.Relay
+	o.placement, relays, err = placeForwards(ctx, o.env, docker, docker != nil && o.prepare, o.g.stderr)
+	if err != nil {
+		return nil, err
+	}
 	announceCredentials(o.g.stderr, res)
-	plan, err := compose.NewPlan(p, res.Credentials, o.env.dir)
+	plan, err := compose.NewPlan(p, res.Credentials, o.env.dir, relays)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +193,11 @@ func (o *composeRunOptions) existingOverlay(ctx context.Context) (string, error)
 		}
 		return warn(err, "")
 	}
-	plan, err := compose.NewPlan(o.env.project, creds, o.env.dir)
+	_, relays, err := placeForwards(ctx, o.env, nil, false, o.g.stderr)
+	if err != nil {
+		return warn(err, "")
+	}
+	plan, err := compose.NewPlan(o.env.project, creds, o.env.dir, relays)
 	if err != nil {
 		return warn(err, " (run devmtls up to refresh it)")
 	}
@@ -188,11 +207,12 @@ func (o *composeRunOptions) existingOverlay(ctx context.Context) (string, error)
 	return overlayFor(plan), nil
 }
 
-// overlayFor is the overlay to pass to compose: none when no service gets
-// credentials, since docker-compose v1 reads a file whose services: is empty
-// as the legacy version 1 format and refuses to merge it.
+// overlayFor is the overlay to pass to compose: none when it has no service
+// (none gets credentials, no forward has a relay), since docker-compose v1
+// reads a file whose services: is empty as the legacy version 1 format and
+// refuses to merge it.
 func overlayFor(plan *compose.Plan) string {
-	if len(plan.Services) == 0 {
+	if len(plan.Services) == 0 && len(plan.Relays) == 0 {
 		return ""
 	}
 	return plan.OverlayPath()

@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
-	"strings"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/forwards"
 	"github.com/devmtls/devmtls/hostenv"
 	"github.com/devmtls/devmtls/hybrid"
 	"github.com/spf13/cobra"
@@ -80,25 +81,32 @@ func hostInput(ctx context.Context, g *globalOptions, f hostFlags) (hostenv.Inpu
 }
 
 // forwardVars names where each forward the project declares is reachable from
-// the host (ORDERS_ADDR=127.0.0.1:443, and ORDERS_5432_ADDR per port when there
-// are several). It reads them from the background process `devmtls up -d`
-// runs; when none runs, with start (devmtls exec) the forwards are served by
-// this process on loopback until it exits, and without it a warning says why
-// the variables are missing.
+// the host: ORDERS_ADDR=127.0.0.1:PORT for its first declared port, and
+// ORDERS_5432_ADDR per declared port when there are several. The ports are
+// the environment's own, chosen once and kept (hybrid.Place), so the
+// variables hold across up and down — IDE run configurations keep working.
+// With start (devmtls exec) the forwards are served by this process when no
+// background process does, until it exits; otherwise a warning says they are
+// not running.
 func forwardVars(ctx context.Context, g *globalOptions, env *environment, start bool) ([]hostenv.Var, error) {
 	if env.project == nil || len(env.project.Config.Forwards) == 0 {
 		return nil, nil
+	}
+	fs := env.project.Config.Forwards
+	pl, err := hybrid.Place(ctx, env.dir, fs, nil, "")
+	if err != nil {
+		return nil, err
 	}
 	st, err := hybrid.Read(env.dir)
 	if err != nil {
 		return nil, err
 	}
-	var forwards []hybrid.ForwardState
+	var running []hybrid.ForwardState
 	switch {
 	case st != nil:
-		forwards = st.Forwards
+		running = st.Forwards
 	case start:
-		spec, err := forwardsSpec(env.project, "")
+		spec, err := forwardsSpec(env.project, pl, false)
 		if err != nil {
 			return nil, err
 		}
@@ -111,31 +119,26 @@ func forwardVars(ctx context.Context, g *globalOptions, env *environment, start 
 		// The forwards live as long as this process: exec returns when its
 		// command does, and the process ends right after.
 		context.AfterFunc(ctx, local.Close)
-		forwards = local.Forwards()
+		running = local.Forwards()
 	default:
-		fmt.Fprintf(g.stderr, "devmtls: warning: the forwards of %s are not running (devmtls up -d starts them; devmtls exec runs them itself), so their _ADDR variables are not set\n", env.project.Name)
-		return nil, nil
+		fmt.Fprintf(g.stderr, "devmtls: warning: the forwards of %s are not running now (devmtls up -d starts them; devmtls exec runs them itself); their _ADDR variables name where they will listen\n", env.project.Name)
 	}
-	var vars []hostenv.Var
-	for _, f := range forwards {
-		for i, addr := range f.Host {
-			if i == 0 {
-				vars = append(vars, hostenv.Var{Name: hybrid.AddrVar(f.As, 0), Value: addr})
-			}
-			if len(f.Host) > 1 {
-				_, port, _ := strings.Cut(addr, ":")
-				listen := port
-				for _, p := range env.project.Config.Forwards {
-					if p.As == f.As && i < len(p.Ports) {
-						listen = strconv.Itoa(p.Ports[i].Listen)
-					}
-				}
-				n, _ := strconv.Atoi(listen)
-				vars = append(vars, hostenv.Var{Name: hybrid.AddrVar(f.As, n), Value: addr})
-			}
-		}
+	for _, f := range running {
 		if f.LastError != "" {
 			fmt.Fprintf(g.stderr, "devmtls: warning: forward %s: %s\n", f.As, f.LastError)
+		}
+	}
+	var vars []hostenv.Var
+	for _, f := range fs {
+		ports := f.Ports()
+		for i, declared := range ports {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(pl.Ports.Port(f.As, declared)))
+			if i == 0 {
+				vars = append(vars, hostenv.Var{Name: forwards.AddrVar(f.As, 0), Value: addr})
+			}
+			if len(ports) > 1 {
+				vars = append(vars, hostenv.Var{Name: forwards.AddrVar(f.As, declared), Value: addr})
+			}
 		}
 	}
 	return vars, nil

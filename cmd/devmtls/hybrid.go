@@ -6,16 +6,23 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/devmtls/devmtls/compose"
+	"github.com/devmtls/devmtls/forwards"
 	"github.com/devmtls/devmtls/hybrid"
+	"github.com/devmtls/devmtls/hybrid/relay"
 )
 
-// forwardsSpec turns the project's x-devmtls.forwards into what the background
-// process serves.
-func forwardsSpec(p *compose.Project, containerAddress string) (hybrid.Spec, error) {
-	spec := hybrid.Spec{ContainerAddress: containerAddress}
+// forwardsSpec turns the project's x-devmtls.forwards, placed, into what the
+// background process serves; relayed when relay containers carry them to the
+// containers (devmtls up), not for devmtls exec.
+func forwardsSpec(p *compose.Project, pl hybrid.Placement, relayed bool) (hybrid.Spec, error) {
+	spec := hybrid.Spec{Forwards: p.Config.Forwards, HostPorts: pl.Ports, Relayed: relayed}
+	if relayed && pl.Route != nil {
+		spec.Gateway = pl.Route.Listen
+	}
 	if kc := os.Getenv("KUBECONFIG"); kc != "" {
 		// The process may start elsewhere; relative entries are made absolute.
 		var parts []string
@@ -28,26 +35,54 @@ func forwardsSpec(p *compose.Project, containerAddress string) (hybrid.Spec, err
 		}
 		spec.Kubeconfig = strings.Join(parts, string(filepath.ListSeparator))
 	}
-	for _, f := range p.Config.Forwards {
-		hf := hybrid.Forward{As: f.As, Target: f.TargetSpec, Namespace: f.Namespace, Context: f.Context,
-			Secret: f.Secret, Protocol: f.Protocol, ServerName: f.ServerName}
-		for _, port := range f.Ports {
-			hf.Ports = append(hf.Ports, hybrid.Port{Listen: port.Listen, Remote: port.Remote})
-		}
-		spec.Forwards = append(spec.Forwards, hf)
-	}
 	return spec, nil
+}
+
+// placeForwards decides where the project's forwards are reached and the
+// relay services that carry them to the containers. With build (the commands
+// that create containers, with Docker), it asks the engine how its
+// containers reach this machine, makes the relay image when it is missing,
+// and records both; otherwise it uses what was recorded, so that down,
+// config and the overlay show the same relays without asking Docker.
+func placeForwards(ctx context.Context, env *environment, docker *compose.Docker, build bool, stderr io.Writer) (hybrid.Placement, []compose.Relay, error) {
+	fs := env.project.Config.Forwards
+	if len(fs) == 0 {
+		return hybrid.Placement{}, nil, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return hybrid.Placement{}, nil, fmt.Errorf("find the devmtls executable for the forwards' relays: %w", err)
+	}
+	var route *hybrid.Route
+	image := ""
+	if build {
+		r, ref, exe, made, err := hybrid.PrepareRelays(ctx, docker, self, os.Getenv)
+		if err != nil {
+			return hybrid.Placement{}, nil, fmt.Errorf("x-devmtls.forwards: %w", err)
+		}
+		if made {
+			fmt.Fprintf(stderr, "devmtls: made the forwards' relay image %s from %s\n", ref, exe)
+		}
+		route, image = &r, ref
+	}
+	pl, err := hybrid.Place(ctx, env.dir, fs, route, image)
+	if err != nil {
+		return hybrid.Placement{}, nil, fmt.Errorf("x-devmtls.forwards: %w", err)
+	}
+	if pl.RelayImage == "" {
+		// Never started yet: the image this devmtls would make.
+		if pl.RelayImage, err = relay.ImageRef(self); err != nil {
+			return hybrid.Placement{}, nil, err
+		}
+	}
+	return pl, pl.Relays(fs), nil
 }
 
 // startForwards makes the environment's background process serve the
 // project's forwards before compose starts the services, and says where each
 // is reachable. An unreachable cluster is a warning: the forward retries.
-func (o *composeRunOptions) startForwards(ctx context.Context, d *compose.Docker) error {
-	addr, err := d.HostGatewayAddress(ctx)
-	if err != nil {
-		return err
-	}
-	spec, err := forwardsSpec(o.env.project, addr)
+func (o *composeRunOptions) startForwards(ctx context.Context) error {
+	spec, err := forwardsSpec(o.env.project, o.placement, true)
 	if err != nil {
 		return err
 	}
@@ -69,15 +104,14 @@ func (o *composeRunOptions) startForwards(ctx context.Context, d *compose.Docker
 
 func printForwards(w io.Writer, verb string, st *hybrid.State) {
 	for _, f := range st.Forwards {
-		where := ""
+		var where []string
 		if len(f.Containers) > 0 {
-			_, port, _ := strings.Cut(f.Containers[0], ":")
-			where = fmt.Sprintf(" for containers at %s:%s", f.As, port)
+			where = append(where, "for containers at "+strings.Join(f.Containers, ", ")+" (relay "+compose.RelayService(f.As)+")")
 		}
 		if len(f.Host) > 0 {
-			where += fmt.Sprintf(", for host processes at %s (%s)", f.Host[0], hybrid.AddrVar(f.As, 0))
+			where = append(where, fmt.Sprintf("for host processes at %s (%s)", f.Host[0], forwards.AddrVar(f.As, 0)))
 		}
-		fmt.Fprintf(w, "devmtls: %s %s -> %s in namespace %s%s\n", verb, f.As, f.Target, f.Namespace, where)
+		fmt.Fprintf(w, "devmtls: %s %s -> %s in namespace %s %s\n", verb, f.As, f.Target, f.Namespace, strings.Join(where, ", "))
 		if f.LastError != "" {
 			fmt.Fprintf(w, "devmtls: warning: forward %s: %s (it keeps retrying; devmtls status shows how it is doing)\n", f.As, f.LastError)
 		}
@@ -112,4 +146,76 @@ func detached(args []string) bool {
 		}
 	}
 	return false
+}
+
+// markRelays fills in the state of each forward's relay container, which
+// only the Engine knows.
+func markRelays(ctx context.Context, docker *compose.Docker, project string, st *hybrid.State) error {
+	if st == nil || !slices.ContainsFunc(st.Forwards, func(f hybrid.ForwardState) bool { return len(f.Containers) > 0 }) {
+		return nil
+	}
+	containers, err := docker.ProjectContainers(ctx, project)
+	if err != nil {
+		return err
+	}
+	for i := range st.Forwards {
+		f := &st.Forwards[i]
+		if len(f.Containers) == 0 {
+			continue
+		}
+		r := &hybrid.RelayState{Service: compose.RelayService(f.As), State: "missing"}
+		for _, c := range containers {
+			if c.Labels[compose.RelayLabel] == f.As {
+				r.Container, r.State = c.Name, c.State
+			}
+		}
+		f.Relay = r
+	}
+	return nil
+}
+
+// relayColumn is a forward's relay in the status table: its container's
+// state and the host listener it passes connections to.
+func relayColumn(f hybrid.ForwardState) string {
+	if f.Relay == nil {
+		return "-"
+	}
+	to := f.Gateway
+	if len(to) == 0 {
+		to = f.Host // Docker Desktop: the relay reaches loopback
+	}
+	if len(to) == 0 {
+		return f.Relay.State
+	}
+	return f.Relay.State + " -> " + to[0]
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// removeStaleRelays removes the relay containers of forwards the project no
+// longer declares. Compose would keep them as orphans — answering to a name
+// that leads nowhere, and, at down without --remove-orphans, holding on to
+// the networks compose then cannot remove. devmtls made them (they carry
+// compose.RelayLabel), so it removes them.
+func removeStaleRelays(ctx context.Context, docker *compose.Docker, p *compose.Project, stderr io.Writer) error {
+	containers, err := docker.ProjectContainers(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	for _, c := range containers {
+		as := c.Labels[compose.RelayLabel]
+		if as == "" || slices.ContainsFunc(p.Config.Forwards, func(f forwards.Forward) bool { return f.As == as }) {
+			continue
+		}
+		if err := docker.RemoveContainer(ctx, c.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "devmtls: removed %s, the relay of forward %s, which the project no longer declares\n", c.Name, as)
+	}
+	return nil
 }

@@ -71,7 +71,7 @@ Environment variables:
 	inGroup(groupCompose, newUpCmd(g), newDownCmd(g), newComposeCmd(g), newStatusCmd(g))
 	inGroup(groupHost, newEnvCmd(g), newExecCmd(g), newIDECmd(g))
 	inGroup(groupCluster, newForwardCmd(g))
-	root.AddCommand(newVersionCmd(g), newForwardsDaemonCmd(g))
+	root.AddCommand(newVersionCmd(g), newForwardsDaemonCmd(g), newRelayCmd(g))
 	return root
 }
 

@@ -92,7 +92,7 @@ func rotationReadersInAContainer(t *testing.T, image string, line testenv.Compos
 		if err != nil {
 			t.Fatalf("rotation %d: %v", i, err)
 		}
-		plan, err := compose.NewPlan(proj, res.Credentials, envDir)
+		plan, err := compose.NewPlan(proj, res.Credentials, envDir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -88,11 +88,12 @@ service its containers and whether their credentials are mounted:
   opted-out  the service has x-devmtls: false
 
 and the forwards declared in x-devmtls.forwards: where containers and host
-processes reach each, the pod serving it, its connections, the SHA-256
-fingerprints of the dev certificate it serves and of the cluster certificate it
-presents to the pod (STALE when the dev certificate is not the environment's
-current one: forwards switch within two seconds of a change), and its last
-error.
+processes reach each, the state of the relay container that answers the
+containers and the host listener it passes them to, the pod serving it, its
+connections, the SHA-256 fingerprints of the dev certificate it serves and of
+the cluster certificate it presents to the pod (STALE when the dev certificate
+is not the environment's current one: forwards switch within two seconds of a
+change), and its last error.
 
 A part that cannot be looked at — the Docker daemon unreachable, no compose
 installed — is reported as unavailable and status still exits 0, so a user of
@@ -146,9 +147,12 @@ func (o *statusOptions) Run(cmd *cobra.Command) error {
 		out.Docker = statusDocker{Reachable: true, Host: docker.Host, APIVersion: docker.APIVersion}
 		out.Docker.ServerVersion, _ = docker.ServerVersion(ctx) // optional detail
 		if env.project != nil {
+			if err := markRelays(ctx, docker, env.project.Name, out.Forwards); err != nil {
+				return err
+			}
 			var plan *compose.Plan
 			if creds != nil {
-				plan, _ = compose.NewPlan(env.project, creds, env.dir) // nil plan: states are "unknown"
+				plan, _ = compose.NewPlan(env.project, creds, env.dir, nil) // nil plan: states are "unknown"
 			}
 			if out.Services, err = compose.ServiceStatuses(ctx, docker, env.project, plan); err != nil {
 				return err
@@ -314,7 +318,7 @@ func printForwardsStatus(w io.Writer, s statusJSON) {
 	}
 	fmt.Fprintf(w, "Forwards:     process %d, up since %s\n", s.Forwards.PID, s.Forwards.StartedAt.Local().Format("2006-01-02 15:04:05"))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  FORWARD\tTARGET\tCONTAINERS\tHOST\tPOD\tCONNECTIONS\tDEV CERT\tCLUSTER CERT\tLAST ERROR")
+	fmt.Fprintln(tw, "  FORWARD\tTARGET\tCONTAINERS\tHOST\tRELAY\tPOD\tCONNECTIONS\tDEV CERT\tCLUSTER CERT\tLAST ERROR")
 	for _, f := range s.Forwards.Forwards {
 		pod, lastErr := f.Pod, f.LastError
 		if pod == "" {
@@ -329,8 +333,8 @@ func printForwardsStatus(w io.Writer, s statusJSON) {
 		if f.Stale {
 			dev += " STALE (not the environment's; see " + hybrid.LogFile + ")"
 		}
-		fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\t%d active, %d total\t%s\t%s\t%s\n", f.As, f.Namespace, f.Target,
-			strings.Join(f.Containers, ","), strings.Join(f.Host, ","), pod, f.Active, f.Total, dev, shortFingerprint(f.ClusterFingerprint), lastErr)
+		fmt.Fprintf(tw, "  %s\t%s/%s\t%s\t%s\t%s\t%s\t%d active, %d total\t%s\t%s\t%s\n", f.As, f.Namespace, f.Target,
+			orDash(strings.Join(f.Containers, ",")), strings.Join(f.Host, ","), relayColumn(f), pod, f.Active, f.Total, dev, shortFingerprint(f.ClusterFingerprint), lastErr)
 	}
 	tw.Flush()
 }

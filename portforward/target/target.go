@@ -1,6 +1,7 @@
 // Package target parses what a forward points at, as kubectl port-forward
-// spells it: TYPE/NAME targets and [LOCAL:]REMOTE ports. It has no Kubernetes
-// dependencies, so the compose package can validate x-devmtls.forwards with it.
+// spells it: TYPE/NAME targets and [LOCAL:]REMOTE ports, and the protocol
+// spoken over it. It has no Kubernetes dependencies, so the compose package can
+// validate x-devmtls.forwards with it.
 package target
 
 import (

@@ -59,7 +59,7 @@ func TestHybridRotationReachesRunningForwards(t *testing.T) {
 }
 
 func testHybridRotationReachesRunningForwards(t *testing.T, line testenv.ComposeLine) {
-	h := newHybridShop(t, "", line)
+	h := newHybridShop(t, "", line, false)
 	h.mustRun(t, "up", "-d")
 	if err := h.pricingFromOrders(t); err != nil {
 		t.Fatal(err)

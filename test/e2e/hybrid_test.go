@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/hybrid/relay"
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
@@ -30,10 +31,15 @@ type hybridShop struct {
 	env     []string // what every devmtls command gets
 	project string
 	cluster *certs.Credentials
-	// pricingPort is where containers call pricing (PRICING_PORT), chosen
-	// at run time so that hybrid shops can run side by side.
-	pricingPort string
+	// user, when set, is who every devmtls command runs as.
+	user *unprivileged
 }
+
+// pricingPort is where containers call pricing, as in the cluster: every
+// project has networks of its own, where its relay answers to pricing:443,
+// so hybrid shops run side by side on one port. The host side has no fixed
+// port: devmtls chooses its own.
+const pricingPort = "443"
 
 var (
 	imagesOnce sync.Once
@@ -65,6 +71,11 @@ func exampleImages(t testing.TB) {
 			return
 		}
 		cleanups = append(cleanups, func() { exec.Command("docker", "rmi", "--force", shopImage, haproxyImg).Run() })
+		// The forwards' relay image, which the first up makes from this run's
+		// devmtls.
+		if relayImage, err := relay.ImageRef(devmtlsBin); err == nil {
+			cleanups = append(cleanups, func() { exec.Command("docker", "rmi", "--force", relayImage).Run() })
+		}
 		shopsvcBin = filepath.Join(workDir, "bin", "shopsvc")
 		build := exec.Command("go", "build", "-o", shopsvcBin, "./examples/shop/shopsvc")
 		build.Dir = repoRoot
@@ -91,8 +102,10 @@ func freeLocalPort(t testing.TB) string {
 	return port
 }
 
-// newHybridShop prepares the hybrid shop run with one Compose line.
-func newHybridShop(t *testing.T, kubeconfig string, line testenv.ComposeLine) *hybridShop {
+// newHybridShop prepares the hybrid shop run with one Compose line, by the
+// test's own user or, with asUser, by an unprivileged user of the docker
+// group.
+func newHybridShop(t *testing.T, kubeconfig string, line testenv.ComposeLine, asUser bool) *hybridShop {
 	t.Helper()
 	exampleImages(t)
 	c := testCluster(t, false)
@@ -116,15 +129,17 @@ func newHybridShop(t *testing.T, kubeconfig string, line testenv.ComposeLine) *h
 	b := make([]byte, 3)
 	rand.Read(b)
 	h.project = "devmtls-e2e-hybrid-" + line.Name + "-" + hex.EncodeToString(b)
-	h.pricingPort = freeLocalPort(t)
 	if kubeconfig == "" {
 		kubeconfig = c.kubeconfig
 	}
 	h.env = append(os.Environ(),
 		"COMPOSE_FILE=compose.yaml:compose.hybrid.yaml", "COMPOSE_PROJECT_NAME="+h.project, "KUBECONFIG="+kubeconfig,
-		"PRICING_NAMESPACE="+h.ns, "PRICING_PORT="+h.pricingPort, "SHOP_IMAGE="+shopImage, "SHOP_HAPROXY_IMAGE="+haproxyImg,
+		"PRICING_NAMESPACE="+h.ns, "PRICING_PORT=", "SHOP_IMAGE="+shopImage, "SHOP_HAPROXY_IMAGE="+haproxyImg,
 		"SHOP_GATEWAY_PORT="+freeLocalPort(t), "SHOP_ORDERS_PORT="+freeLocalPort(t), "SHOP_DOCS_PORT="+freeLocalPort(t),
 		"DEVMTLS_DIR=", "CI=", line.Env())
+	if asUser {
+		h.runAsUnprivileged(t, kubeconfig)
+	}
 	t.Cleanup(func() {
 		h.run(t, "down", "--remove-orphans", "-t", "1")
 		down := line.Args("-p", h.project, "down", "--remove-orphans")
@@ -138,7 +153,7 @@ func (h *hybridShop) run(t testing.TB, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, devmtlsBin, args...)
+	cmd := h.command(ctx, devmtlsBin, args...)
 	cmd.Dir, cmd.Env = h.dir, h.env
 	out, err := cmd.CombinedOutput()
 	code := 0
@@ -164,7 +179,7 @@ func (h *hybridShop) mustRun(t testing.TB, args ...string) string {
 func (h *hybridShop) callPricingFromOrders(t testing.TB, path string) (string, error) {
 	t.Helper()
 	id := strings.TrimSpace(h.mustRun(t, "compose", "ps", "-q", "orders"))
-	out, err := exec.Command("docker", "exec", id, "/shopsvc", "call", "https://pricing:"+h.pricingPort+path).CombinedOutput()
+	out, err := exec.Command("docker", "exec", id, "/shopsvc", "call", "https://pricing:"+pricingPort+path).CombinedOutput()
 	return string(out), err
 }
 
@@ -186,24 +201,44 @@ type statusDoc struct {
 			Pod        string   `json:"pod"`
 			Containers []string `json:"containers"`
 			Host       []string `json:"host"`
-			Total      int64    `json:"total_connections"`
-			LastError  string   `json:"last_error"`
+			Gateway    []string `json:"gateway"`
+			Relay      *struct {
+				Service   string `json:"service"`
+				Container string `json:"container"`
+				State     string `json:"state"`
+			} `json:"relay"`
+			Total     int64  `json:"total_connections"`
+			LastError string `json:"last_error"`
 		} `json:"forwards"`
 	} `json:"forwards"`
 }
 
-// TestHybridComposeReachesClusterService is the hybrid flow end to end: a
-// Compose service calls pricing, which exists only in the test cluster, by its
-// cluster name over mTLS; a host process does the same through devmtls exec;
-// the flow survives the pricing pod being replaced; down leaves nothing.
+// TestHybridComposeReachesClusterService is the hybrid flow end to end, run
+// by the test's own user and by an unprivileged user of the docker group,
+// with each Compose line: a Compose service calls pricing, which exists only
+// in the test cluster, by its cluster name and port (pricing:443) over mTLS,
+// through the forward's relay; a host process does the same at
+// $PRICING_ADDR; devmtls holds no listening socket below 1024; an IDE run
+// configuration keeps reaching pricing across down and up; the flow
+// survives the pricing pod being replaced; down leaves nothing.
 func TestHybridComposeReachesClusterService(t *testing.T) {
-	testenv.ForEachCompose(t, testHybridComposeReachesClusterService)
+	for _, asUser := range []bool{false, true} {
+		name := "invoking-user"
+		if asUser {
+			name = "unprivileged-user"
+		}
+		t.Run(name, func(t *testing.T) {
+			testenv.ForEachCompose(t, func(t *testing.T, line testenv.ComposeLine) {
+				testHybridComposeReachesClusterService(t, line, asUser)
+			})
+		})
+	}
 }
 
-func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLine) {
-	h := newHybridShop(t, "", line)
+func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLine, asUser bool) {
+	h := newHybridShop(t, "", line, asUser)
 	out := h.mustRun(t, "up", "-d")
-	if !strings.Contains(out, "forwarding pricing -> svc/pricing in namespace "+h.ns+" for containers at pricing:"+h.pricingPort) {
+	if !strings.Contains(out, "forwarding pricing -> svc/pricing in namespace "+h.ns+" for containers at pricing:443 (relay devmtls-relay-pricing), for host processes at 127.0.0.1:") {
 		t.Fatalf("devmtls up -d did not report the forward:\n%s", out)
 	}
 	st := h.status(t)
@@ -211,8 +246,15 @@ func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLi
 		t.Fatalf("status reports no forwards: %+v", st)
 	}
 	pid := st.Forwards.PID
+	f := st.Forwards.Forwards[0]
+	if f.Relay == nil || f.Relay.State != "running" || f.Relay.Service != "devmtls-relay-pricing" ||
+		len(f.Containers) != 1 || f.Containers[0] != "pricing:443" || len(f.Host) != 1 || len(f.Gateway) != 1 {
+		t.Fatalf("status of the forward: %+v (relay %+v)", f, f.Relay)
+	}
+	pricingAddr := f.Host[0]
+	h.checkListeners(t, pid, f.Host[0], f.Gateway[0])
 
-	// A container calls the cluster service by its cluster name.
+	// A container calls the cluster service by its cluster name and port.
 	body, err := h.callPricingFromOrders(t, "/price?sku=mug")
 	if err != nil || !strings.Contains(body, `"price_cents": 1250`) || !strings.Contains(body, `"client": "shop-cluster"`) {
 		t.Fatalf("orders -> pricing: %v\n%s", err, body)
@@ -222,11 +264,10 @@ func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLi
 		t.Fatalf("answered by %s? %s", firstPod, body)
 	}
 	// And the orders API uses it for its own work, reached from the host.
-	ordersPort := envValue(h.env, "SHOP_ORDERS_PORT")
-	creds := h.devCreds(t)
-	quote, err := httpsGetPath("127.0.0.1:"+ordersPort, "/quote?sku=tee", creds.ClientConfig(creds.Top, "localhost"))
-	if err != nil || !strings.Contains(quote, `"price_cents": 1900`) {
-		t.Fatalf("host -> orders -> pricing: %v\n%s", err, quote)
+	quote := h.mustRun(t, "exec", "--", "sh", "-c",
+		`curl -sS --fail --max-time 60 --cert "$MTLS_CERT" --key "$MTLS_KEY" --cacert "$MTLS_CA" "https://localhost:`+envValue(h.env, "SHOP_ORDERS_PORT")+`/quote?sku=tee"`)
+	if !strings.Contains(quote, `"price_cents": 1900`) {
+		t.Fatalf("host -> orders -> pricing:\n%s", quote)
 	}
 
 	// A host process, through devmtls exec, reaches it by PRICING_ADDR.
@@ -236,9 +277,16 @@ func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLi
 		t.Fatalf("devmtls exec -> pricing:\n%s", out)
 	}
 	env := h.mustRun(t, "env", "--format", "json")
-	if !strings.Contains(env, `"PRICING_ADDR": "127.0.0.1:`) {
-		t.Fatalf("devmtls env lacks PRICING_ADDR:\n%s", env)
+	if !strings.Contains(env, `"PRICING_ADDR": "`+pricingAddr+`"`) {
+		t.Fatalf("devmtls env lacks PRICING_ADDR=%s:\n%s", pricingAddr, env)
 	}
+	// An IDE run configuration carries it too, and a process started with
+	// exactly its environment reaches pricing.
+	ideEnv := h.vscodeEnv(t)
+	if ideEnv["PRICING_ADDR"] != pricingAddr {
+		t.Fatalf("the VS Code configuration has PRICING_ADDR=%q, the forward listens at %s", ideEnv["PRICING_ADDR"], pricingAddr)
+	}
+	h.callPricingWithEnv(t, ideEnv)
 
 	// The pricing pod is replaced; nothing local restarts.
 	h.c.kubectl(t, "-n", h.ns, "delete", "pod", firstPod, "--wait=false")
@@ -260,8 +308,29 @@ func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLi
 		t.Fatalf("second up -d started another forwards process: %+v (was %d)", st.Forwards, pid)
 	}
 
-	// down leaves no process, container or network behind.
+	// down leaves no process, container (the relay's included) or network.
 	h.mustRun(t, "down")
+	h.checkNothingLeft(t, pid)
+
+	// After a new up the IDE's configuration, unchanged, reaches pricing
+	// again: the host port is the environment's own.
+	h.mustRun(t, "up", "-d")
+	st = h.status(t)
+	if st.Forwards == nil || st.Forwards.Forwards[0].Host[0] != pricingAddr {
+		t.Fatalf("after down and up the forward listens at %+v, the IDE has %s", st.Forwards, pricingAddr)
+	}
+	h.callPricingWithEnv(t, ideEnv)
+	if body, err := h.callPricingFromOrders(t, "/price?sku=mug"); err != nil || !strings.Contains(body, `"price_cents": 1250`) {
+		t.Fatalf("orders -> pricing after down and up: %v\n%s", err, body)
+	}
+	h.mustRun(t, "down")
+	h.checkNothingLeft(t, st.Forwards.PID)
+}
+
+// checkNothingLeft: after down, no forwards process, container or network
+// of the project remains, and no process names the shop's directory.
+func (h *hybridShop) checkNothingLeft(t *testing.T, pid int) {
+	t.Helper()
 	if processRunning(pid) {
 		t.Fatalf("forwards process %d still runs after down", pid)
 	}
@@ -271,6 +340,9 @@ func testHybridComposeReachesClusterService(t *testing.T, line testenv.ComposeLi
 		if err != nil || strings.TrimSpace(string(out)) != "" {
 			t.Fatalf("docker %v after down: %q %v", what, out, err)
 		}
+	}
+	if pids := processesMentioning(t, h.dir); len(pids) > 0 {
+		t.Fatalf("processes %v still name %s after down", pids, h.dir)
 	}
 }
 
@@ -298,7 +370,7 @@ func testHybridClusterUnreachableAtUp(t *testing.T, line testenv.ComposeLine) {
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	os.WriteFile(path, []byte(strings.ReplaceAll(string(kc), server, "https://"+relayAddr)), 0o600)
 
-	h := newHybridShop(t, path, line)
+	h := newHybridShop(t, path, line, false)
 	out := h.mustRun(t, "up", "-d")
 	if !strings.Contains(out, "warning: forward pricing:") || !strings.Contains(out, "keeps retrying") {
 		t.Fatalf("up -d with the cluster unreachable must warn and go on:\n%s", out)
@@ -330,44 +402,36 @@ func testHybridClusterUnreachableAtUp(t *testing.T, line testenv.ComposeLine) {
 	}
 }
 
-// TestHybridPortInUse: a port the forward needs is taken; up says which and
-// how to fix it, before compose starts anything.
+// TestHybridPortInUse: the host port devmtls chose for the forward, and
+// recorded, is taken by another program at a later up: up says which port,
+// why devmtls keeps it and how to free it, before compose starts anything.
 func TestHybridPortInUse(t *testing.T) {
 	testenv.ForEachCompose(t, testHybridPortInUse)
 }
 
 func testHybridPortInUse(t *testing.T, line testenv.ComposeLine) {
-	h := newHybridShop(t, "", line)
-	// Something else holds a port the forward needs, chosen now.
-	ln, err := net.Listen("tcp", net.JoinHostPort(bridgeGateway(t), "0"))
+	h := newHybridShop(t, "", line, false)
+	h.mustRun(t, "up", "-d")
+	st := h.status(t)
+	if st.Forwards == nil || len(st.Forwards.Forwards[0].Host) != 1 {
+		t.Fatalf("status: %+v", st.Forwards)
+	}
+	hostAddr := st.Forwards.Forwards[0].Host[0]
+	h.mustRun(t, "down")
+	ln, err := net.Listen("tcp", hostAddr)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("take the forward's port: %v", err)
 	}
 	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	os.WriteFile(filepath.Join(h.dir, "compose.hybrid.yaml"), []byte(`x-devmtls:
-  forwards:
-    - {target: svc/pricing, namespace: `+h.ns+`, ports: ["`+port+`:443"]}
-services:
-  orders:
-    environment: {PRICING_URL: "https://pricing:`+port+`"}
-`), 0o644)
+	_, port, _ := net.SplitHostPort(hostAddr)
 	out, code := h.run(t, "up", "-d")
-	if code != 1 || !strings.Contains(out, "forward pricing: a port it needs is already in use") || !strings.Contains(out, "ports:") {
+	if code != 1 || !strings.Contains(out, "forward pricing: its host port "+port+" (on 127.0.0.1") ||
+		!strings.Contains(out, "is in use by another program") || !strings.Contains(out, "remove forwards/placement.json") {
 		t.Fatalf("exit %d\n%s", code, out)
 	}
 	if ps, _ := exec.Command("docker", "ps", "-q", "--filter", "label=com.docker.compose.project="+h.project).Output(); len(strings.TrimSpace(string(ps))) != 0 {
 		t.Fatal("compose started the services although the forward could not listen")
 	}
-}
-
-func bridgeGateway(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 func kubeServer(t *testing.T, kubeconfig string) string {
