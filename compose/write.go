@@ -10,7 +10,6 @@ import (
 	"maps"
 	"os"
 	"path"
-	"runtime"
 	"slices"
 	"time"
 
@@ -251,9 +250,8 @@ func (sp *ServicePlan) owner() (uid, gid int) {
 	if sp.HasOwner {
 		return sp.Owner.UID, sp.Owner.GID
 	}
-	if runtime.GOOS == "windows" {
-		return -1, -1
-	}
+	// os.Getuid and os.Getgid return -1 where files have no numeric owner
+	// (Windows).
 	return os.Getuid(), os.Getgid()
 }
 

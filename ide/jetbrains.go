@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 
@@ -214,10 +213,7 @@ func shellQuote(s string) string {
 // Script configuration that runs a script text. The interpreter is the one
 // of the system writing it: /bin/sh, or PowerShell on Windows.
 func newRenewConfig(spec Spec) *xnode {
-	interpreter := "/bin/sh"
-	if runtime.GOOS == "windows" {
-		interpreter = "powershell.exe"
-	}
+	interpreter := renewInterpreter
 	opt := func(k, v string) *xnode { return elem("option", "name", k, "value", v) }
 	cfg := elem("configuration", "default", "false", "name", RenewName, "type", renewConfigType, "factoryName", "Shell Script", "folderName", Group)
 	cfg.children = []*xnode{opt("SCRIPT_TEXT", RenewScript(spec)), opt("INDEPENDENT_SCRIPT_PATH", "true"), opt("SCRIPT_PATH", ""),

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/devmtls/devmtls/internal/fileacl"
 )
@@ -75,7 +74,7 @@ func Stage(path string, data []byte, perm os.FileMode) (string, error) {
 // SyncDir fsyncs a directory so that renames and creations inside it are durable.
 // Platforms that cannot open a directory for syncing (Windows) are skipped.
 func SyncDir(dir string) error {
-	if runtime.GOOS == "windows" {
+	if !DirSyncSupported {
 		return nil
 	}
 	d, err := os.Open(dir)

@@ -17,10 +17,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 
+	"github.com/devmtls/devmtls/internal/atomicfile"
 	"github.com/devmtls/devmtls/internal/fileacl"
 )
 
@@ -115,7 +115,7 @@ func (d *Dir) restrict() error {
 	if err != nil {
 		return err
 	}
-	if runtime.GOOS == "windows" || fi.Mode().Perm() == 0o700 {
+	if !modeBitsControlAccess || fi.Mode().Perm() == 0o700 {
 		return nil
 	}
 	if err := f.Chmod(0o700); err != nil {
@@ -261,7 +261,7 @@ func (d *Dir) setMeta(name string, perm fs.FileMode, uid, gid int) error {
 		return err
 	}
 	defer f.Close()
-	if runtime.GOOS != "windows" {
+	if modeBitsControlAccess {
 		if err := f.Chmod(perm); err != nil {
 			return fmt.Errorf("set the mode of %s: %w", d.Path(name), err)
 		}
@@ -406,7 +406,7 @@ func (d *Dir) Rename(oldname, newname string) error {
 // SyncDir makes creations and renames in directory name durable. Windows
 // cannot sync a directory and is skipped.
 func (d *Dir) SyncDir(name string) error {
-	if runtime.GOOS == "windows" {
+	if !atomicfile.DirSyncSupported {
 		return nil
 	}
 	if name == "" {

@@ -1,0 +1,7 @@
+//go:build !windows
+
+package ide
+
+// renewInterpreter runs the JetBrains renewal step's script text on the
+// system that writes the configuration.
+const renewInterpreter = "/bin/sh"
