@@ -12,7 +12,7 @@ import (
 func newRelayCmd(g *globalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:    relay.Command + " LISTEN=HOST:PORT...",
-		Short:  "Relay container ports to the forwards' host listeners (run by the relay containers)",
+		Short:  "Relay a forward's ports to its host listener (internal)",
 		Hidden: true,
 		RunE: func(c *cobra.Command, args []string) error {
 			var routes []relay.Route
