@@ -56,7 +56,6 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	e2e.cleanup()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -1,4 +1,4 @@
-package main
+package composetest
 
 import (
 	"bytes"
@@ -229,7 +229,7 @@ func assertRefused(t *testing.T, c hostileCase, clone, stdout, stderr string, co
 // environment in fresh clones of repositories that commit hostile links:
 // each must refuse with one sentence, and the canary outside must stay
 // byte-identical (content, mode, modification time). up and down need Docker:
-// TestHostileEnvironmentsUpAndDown in security_e2e_test.go.
+// TestHostileEnvironmentsUpAndDown in security_test.go.
 func TestHostileEnvironmentsAreRefused(t *testing.T) {
 	commands := [][]string{
 		{"compose", "overlay"},

@@ -1,4 +1,4 @@
-package main
+package composetest
 
 // Helpers for the end-to-end tests that run devmtls against the real Docker
 // Engine and both Compose lines of the machine (testenv.ComposeLines).
@@ -21,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/compose"
+	"github.com/devmtls/devmtls/hybrid"
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
@@ -60,8 +62,7 @@ func (s *e2eState) cleanup() {
 	}
 }
 
-// e2e is shared by every test of this package's run; TestMain (main_test.go)
-// cleans it up.
+// e2e is shared by every test of this package's run; TestMain cleans it up.
 var e2e = newE2EState()
 
 func repoRoot(t testing.TB) string {
@@ -198,6 +199,27 @@ func (p *e2eProject) must(args ...string) string {
 		p.t.Fatalf("devmtls %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
 	}
 	return out
+}
+
+// statusJSON is what the tests read of `devmtls status --json`, decoded as
+// any script reading the documented output would.
+type statusJSON struct {
+	EnvDir string `json:"env_dir"`
+	Docker struct {
+		Reachable  bool   `json:"reachable"`
+		APIVersion string `json:"api_version,omitempty"`
+	} `json:"docker"`
+	Compose *struct {
+		Command        string                 `json:"command,omitempty"`
+		Implementation compose.Implementation `json:"implementation,omitempty"`
+		Version        string                 `json:"version,omitempty"`
+		Error          string                 `json:"error,omitempty"`
+	} `json:"compose"`
+	Credentials *struct {
+		Mode certs.Mode `json:"mode"`
+	} `json:"credentials"`
+	Services []compose.ServiceStatus `json:"services"`
+	Forwards *hybrid.State           `json:"forwards"`
 }
 
 func (p *e2eProject) status(args ...string) statusJSON {
