@@ -24,6 +24,7 @@ import (
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/compose"
 	"github.com/devmtls/devmtls/hybrid"
+	"github.com/devmtls/devmtls/internal/testbin"
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
@@ -176,19 +177,7 @@ func (p *e2eProject) devmtls(args ...string) (stdout, stderr string, code int) {
 // devmtlsWithInput runs the built binary with stdin.
 func (p *e2eProject) devmtlsWithInput(stdin string, args ...string) (stdout, stderr string, code int) {
 	p.t.Helper()
-	cmd := exec.Command(devmtlsBinary(p.t), args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Dir = p.dir
-	cmd.Env = append(os.Environ(), p.env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		p.t.Fatalf("run devmtls %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
+	return testbin.Run(p.t, devmtlsBinary(p.t), p.dir, p.env, stdin, args...)
 }
 
 // must runs devmtls and fails the test unless it exits 0.
