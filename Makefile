@@ -56,6 +56,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -count=1 -timeout 60m ./...
 
 lint:
+	./scripts/check-test-layout.sh
 	@bins=$$(git ls-files -z | xargs -0 -r file -N --mime-type | grep -E ': application/(x-executable|x-pie-executable|x-sharedlib|x-mach-binary|vnd.microsoft.portable-executable|x-dosexec)$$' | cut -d: -f1); \
 	  if [ -n "$$bins" ]; then echo "executables are tracked in git (remove them; build into a temp dir or bin/):"; echo "$$bins"; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -66,7 +67,8 @@ lint:
 
 # go vet type-checks every package, tests included, for every platform without
 # linking, in seconds once the cache is warm. test/e2e drives the Linux-only
-# test cluster (pods run as host processes), so it is checked on Linux only.
+# test cluster (pods run as host processes), so it is checked on Linux only;
+# test/compose (Docker on Linux) is checked everywhere, as it always compiled.
 vet-platforms:
 	@set -e; for p in $(PLATFORMS); do \
 	  os=$${p%/*}; arch=$${p#*/}; pkgs=./...; \

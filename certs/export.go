@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/devmtls/devmtls/internal/atomicfile"
+	"github.com/devmtls/devmtls/internal/choice"
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
@@ -52,15 +53,7 @@ func Formats() []Format {
 
 // ParseFormat accepts a format name.
 func ParseFormat(s string) (Format, error) {
-	f := Format(strings.ToLower(strings.TrimSpace(s)))
-	if slices.Contains(Formats(), f) {
-		return f, nil
-	}
-	names := make([]string, 0, len(Formats()))
-	for _, f := range Formats() {
-		names = append(names, string(f))
-	}
-	return "", fmt.Errorf("unknown format %q: use one of %s", s, strings.Join(names, ", "))
+	return choice.Parse("format", s, Formats(), nil)
 }
 
 // DefaultPKCS12Password is the password Java tooling assumes for keystores

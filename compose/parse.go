@@ -67,25 +67,33 @@ func asEnvName(p string, v any) (string, error) {
 	return s, nil
 }
 
+// scalarString is a YAML string, or a YAML integer as the digits it was
+// written with: a user writes user: 999 or ports: [443] meaning the string.
+func scalarString(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case int:
+		return strconv.Itoa(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case uint64:
+		return strconv.FormatUint(x, 10), true
+	}
+	return "", false
+}
+
 var ownerRE = regexp.MustCompile(`^([0-9]{1,10})(?::([0-9]{1,10}))?$`)
 
 // parseOwner reads "uid", "uid:gid" or a bare number. Names cannot be used:
 // they only mean something inside the image, and devmtls sets the owner on
 // the host.
 func parseOwner(p string, v any) (Owner, error) {
-	var s string
-	switch x := v.(type) {
-	case string:
-		s = strings.TrimSpace(x)
-	case int:
-		s = strconv.Itoa(x)
-	case int64:
-		s = strconv.FormatInt(x, 10)
-	case uint64:
-		s = strconv.FormatUint(x, 10)
-	default:
+	s, ok := scalarString(v)
+	if !ok {
 		return Owner{}, fieldErr(p, "must be a numeric \"uid:gid\" string, got %s", describe(v))
 	}
+	s = strings.TrimSpace(s)
 	m := ownerRE.FindStringSubmatch(s)
 	if m == nil {
 		return Owner{}, fieldErr(p, "must be a numeric \"uid:gid\" such as \"999:999\" (user names only exist inside the image), got %q", s)

@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
+
+	"github.com/devmtls/devmtls/internal/choice"
 )
 
 // Format is an output syntax for `devmtls env`.
@@ -31,21 +32,7 @@ func Formats() []Format {
 
 // ParseFormat accepts a format name (and pwsh for powershell, env for dotenv).
 func ParseFormat(s string) (Format, error) {
-	f := Format(strings.ToLower(strings.TrimSpace(s)))
-	switch f {
-	case "pwsh":
-		return FormatPowerShell, nil
-	case "env", ".env":
-		return FormatDotenv, nil
-	}
-	if slices.Contains(Formats(), f) {
-		return f, nil
-	}
-	names := make([]string, 0, len(Formats()))
-	for _, f := range Formats() {
-		names = append(names, string(f))
-	}
-	return "", fmt.Errorf("unknown format %q: use one of %s", s, strings.Join(names, ", "))
+	return choice.Parse("format", s, Formats(), map[string]Format{"pwsh": FormatPowerShell, "env": FormatDotenv, ".env": FormatDotenv})
 }
 
 // Render writes vars in format f. Nothing is written when a value cannot be

@@ -30,6 +30,7 @@ Compose's exit code is devmtls's exit code.
   devmtls compose overlay`,
 		DisableFlagParsing:    true,
 		DisableFlagsInUseLine: true,
+		Args:                  passArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			ca, err := parseComposeArgs(args, true)
 			if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,5 +58,13 @@ func unsetDiscoveryEnv(t *testing.T) {
 			t.Setenv(k, v) // restores it when the test ends
 			os.Unsetenv(k)
 		}
+	}
+}
+
+// writeFile writes p, creating its directory.
+func writeFile(t *testing.T, p, content string) {
+	t.Helper()
+	if err := errors.Join(os.MkdirAll(filepath.Dir(p), 0o755), os.WriteFile(p, []byte(content), 0o644)); err != nil {
+		t.Fatal(err)
 	}
 }

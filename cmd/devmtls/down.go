@@ -21,6 +21,7 @@ background process serving the project's declared forwards.`,
   devmtls down -v --remove-orphans`,
 		DisableFlagParsing:    true,
 		DisableFlagsInUseLine: true,
+		Args:                  passArgs,
 		RunE:                  runComposeSubcommand(g, "down", false),
 	}
 	documentProjectFlags(cmd)

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Exit codes. Compose's own exit code passes through unchanged.
@@ -39,22 +38,10 @@ func passExitCode(code int) error {
 	return &codedError{code: code}
 }
 
-// classify turns the errors cobra produces for bad arguments into usage errors.
-func classify(err error) error {
-	if err == nil {
-		return nil
-	}
+// isUsageError reports whether err is already a usage error.
+func isUsageError(err error) bool {
 	var ce *codedError
-	if errors.As(err, &ce) {
-		return err
-	}
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "invalid argument", "flag needs an argument", "accepts ", "requires at least", "requires at most"} {
-		if strings.HasPrefix(msg, p) {
-			return &codedError{code: exitUsage, err: err}
-		}
-	}
-	return err
+	return errors.As(err, &ce) && ce.code == exitUsage
 }
 
 // exitCodeOf returns the exit code for err and the message to print ("" for none).

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/internal/testcreds"
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
@@ -31,15 +31,6 @@ func mtlsServer(t *testing.T, c *certs.Credentials) (port string) {
 	t.Cleanup(srv.Close)
 	_, port, _ = net.SplitHostPort(srv.Listener.Addr().String())
 	return port
-}
-
-func ensureCreds(t *testing.T, dir string, req certs.Request) *certs.Credentials {
-	t.Helper()
-	res, err := (&certs.Store{Dir: dir}).Ensure(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Credentials
 }
 
 const pythonClient = `
@@ -75,7 +66,7 @@ https.get(opts, (res) => { let b = ""; res.on("data", (d) => (b += d)); res.on("
 // client certificate.
 func TestExecRuntimesCompleteMTLS(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "env dir", ".devmtls")
-	port := mtlsServer(t, ensureCreds(t, dir, certs.Request{}))
+	port := mtlsServer(t, testcreds.Ensure(t, dir, certs.Request{}))
 	for _, c := range []struct {
 		name, tool string
 		args       []string
@@ -119,7 +110,7 @@ func TestExecRuntimesCompleteMTLS(t *testing.T) {
 func TestExecServiceIdentityInCAMode(t *testing.T) {
 	testenv.LookPath(t, "python3", "apt-get install python3")
 	dir := filepath.Join(t.TempDir(), ".devmtls")
-	port := mtlsServer(t, ensureCreds(t, dir, certs.Request{Mode: certs.ModeCA, Services: []string{"orders", "billing"}}))
+	port := mtlsServer(t, testcreds.Ensure(t, dir, certs.Request{Mode: certs.ModeCA, Services: []string{"orders", "billing"}}))
 	for service, want := range map[string]string{"orders": "hello orders", "": "hello devmtls"} {
 		args := []string{"--dir", dir, "exec"}
 		if service != "" {

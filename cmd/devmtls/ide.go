@@ -60,7 +60,7 @@ preLaunchTask of your own) stay.`,
 			if len(args) == 0 {
 				return usageErrorf("name the IDE: devmtls ide vscode, or devmtls ide jetbrains")
 			}
-			return usageErrorf("unknown IDE %q: use vscode or jetbrains", args[0])
+			return usageErrorf("unknown IDE %q: use vscode or jetbrains%s (see '%s --help')", args[0], suggest(c, args[0]), c.CommandPath())
 		},
 		RunE: func(*cobra.Command, []string) error { return nil },
 	}

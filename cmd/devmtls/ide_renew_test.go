@@ -13,23 +13,9 @@ import (
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/internal/testcreds"
 	"github.com/tailscale/hujson"
 )
-
-// expire replaces the environment's credentials with ones that expired a
-// month ago, made with the store's clock moved back.
-func expire(t *testing.T, envDir string) *certs.Credentials {
-	t.Helper()
-	past := time.Now().Add(-60 * 24 * time.Hour)
-	res, err := (&certs.Store{Dir: envDir, Now: func() time.Time { return past }}).Rotate(context.Background(), certs.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !res.Credentials.NotAfter.Before(time.Now()) {
-		t.Fatalf("test setup: credentials valid until %s", res.Credentials.NotAfter)
-	}
-	return res.Credentials
-}
 
 // onPath runs name with args as an IDE would: found through PATH, where the
 // built devmtls is.
@@ -122,7 +108,7 @@ func TestIDELaunchStepRenewsExpiredCredentials(t *testing.T) {
 		for _, a := range task.Args {
 			args = append(args, sub(a))
 		}
-		expired := expire(t, envDir)
+		expired := testcreds.Expire(t, envDir)
 		assertRenewed(t, envDir, expired, onPath(t, sub(task.Options.Cwd), task.Command, args...))
 	}
 	if !found {
@@ -163,7 +149,7 @@ func TestIDELaunchStepRenewsExpiredCredentials(t *testing.T) {
 	}
 	// The IDE runs the script text with the interpreter in the working
 	// directory, $PROJECT_DIR$ being the project.
-	expired := expire(t, envDir)
+	expired := testcreds.Expire(t, envDir)
 	cwd := strings.ReplaceAll(opts["SCRIPT_WORKING_DIRECTORY"], "$PROJECT_DIR$", dir)
 	assertRenewed(t, envDir, expired, onPath(t, cwd, opts["INTERPRETER_PATH"], "-c", opts["SCRIPT_TEXT"]))
 }

@@ -54,7 +54,7 @@ func startProfile(path string) func() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	return classify(root.ExecuteContext(ctx))
+	return root.ExecuteContext(ctx)
 }
 
 // report prints err (if it has anything to say) and returns the exit code.

@@ -4,16 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/devmtls/devmtls/internal/testbin"
 )
 
 // devmtlsBin is the real binary, built once for tests that need a separate
@@ -42,22 +42,14 @@ func TestMain(m *testing.M) {
 		fmt.Println("INT")
 		os.Exit(3)
 	}
-	dir, err := os.MkdirTemp("", "devmtls-bin-")
+	bin, cleanup, err := testbin.Build("devmtls-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	devmtlsBin = filepath.Join(dir, "devmtls")
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=v9.9.9-test -X main.commit=abc123", "-o", devmtlsBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "build devmtls: %v\n", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
+	devmtlsBin = bin
 	code := m.Run()
-	e2e.cleanup()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
@@ -84,19 +76,7 @@ func mustCLI(t *testing.T, args ...string) string {
 // runBin runs the built binary with env added to the test's environment.
 func runBin(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(devmtlsBin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("run devmtls %s: %v", strings.Join(args, " "), err)
-	}
-	return out.String(), errb.String(), code
+	return testbin.Run(t, devmtlsBin, "", env, "", args...)
 }
 
 // startLines starts cmd and returns a function that reads its next line of

@@ -14,6 +14,7 @@ func newRelayCmd(g *globalOptions) *cobra.Command {
 		Use:    relay.Command + " LISTEN=HOST:PORT...",
 		Short:  "Relay a forward's ports to its host listener (internal)",
 		Hidden: true,
+		Args:   minArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			var routes []relay.Route
 			for _, a := range args {

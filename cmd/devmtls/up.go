@@ -50,6 +50,7 @@ and per service:
   devmtls up -d api`,
 		DisableFlagParsing:    true,
 		DisableFlagsInUseLine: true,
+		Args:                  passArgs,
 		RunE:                  runComposeSubcommand(g, "up", true),
 	}
 	documentProjectFlags(cmd)

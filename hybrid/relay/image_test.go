@@ -3,7 +3,6 @@ package relay
 import (
 	"archive/tar"
 	"bytes"
-	"context"
 	"debug/elf"
 	"io"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/devmtls/devmtls/compose"
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
@@ -94,18 +92,10 @@ func main() {
 }
 `
 
-// TestEnsureImageOnce makes a relay image on the real engine from a
-// dynamically linked executable, runs it, and makes sure a second call
-// makes nothing.
-func TestEnsureImageOnce(t *testing.T) {
-	testenv.LookPath(t, "docker", "install Docker Engine (apt-get install docker.io) and start dockerd")
+// buildHelper builds helperProgram, dynamically linked.
+func buildHelper(t *testing.T) string {
+	t.Helper()
 	goBin := testenv.LookPath(t, "go", "install Go")
-	ctx := context.Background()
-	docker, err := compose.ConnectDocker(ctx)
-	if err != nil {
-		testenv.Missing(t, "the Docker daemon", err.Error())
-	}
-	defer docker.Close()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(helperProgram), 0o644); err != nil {
 		t.Fatal(err)
@@ -119,6 +109,14 @@ func TestEnsureImageOnce(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the helper: %v\n%s", err, out)
 	}
+	return exe
+}
+
+// TestSharedLibrariesOfADynamicExecutable finds the loader and libc a
+// dynamically linked executable needs in its image. Building and running
+// the image on the real engine is test/compose's TestEnsureImageOnce.
+func TestSharedLibrariesOfADynamicExecutable(t *testing.T) {
+	exe := buildHelper(t)
 	f, err := elf.Open(exe)
 	if err != nil {
 		t.Fatal(err)
@@ -127,27 +125,6 @@ func TestEnsureImageOnce(t *testing.T) {
 	f.Close()
 	if !dynamic {
 		t.Fatal("the helper came out statically linked; the test needs a dynamic one (is cgo available?)")
-	}
-
-	ref, made, err := EnsureImage(ctx, docker, exe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { exec.Command("docker", "rmi", "--force", ref).Run() })
-	if !made || !strings.HasPrefix(ref, Repository+":") {
-		t.Fatalf("first call: %s made=%v", ref, made)
-	}
-	out, err := exec.Command("docker", "run", "--rm", "--network", "none", ref).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "relay image ok [relay] 65534 <nil>") {
-		t.Fatalf("running the image: %v\n%s", err, out)
-	}
-	labels, err := exec.Command("docker", "image", "inspect", "-f", "{{index .Config.Labels \""+ImageLabel+"\"}}", ref).Output()
-	if err != nil || strings.TrimSpace(string(labels)) != "1" {
-		t.Errorf("image label: %q %v", labels, err)
-	}
-	again, made, err := EnsureImage(ctx, docker, exe)
-	if err != nil || made || again != ref {
-		t.Fatalf("second call: %s made=%v %v; want %s made nothing", again, made, err, ref)
 	}
 	libs, err := sharedLibraries(exe)
 	if err != nil || len(libs) < 2 || !slices.ContainsFunc(libs, func(l string) bool { return strings.Contains(l, "libc.so") }) {

@@ -28,6 +28,9 @@ import (
 type Dir struct {
 	root *os.Root
 	abs  string
+	// uid, gid own what devmtls creates when it runs as root under sudo in
+	// the invoking user's directory (see adoptSudoUser); -1 otherwise.
+	uid, gid int
 }
 
 // Open opens an existing environment directory, after checking that it is a
@@ -66,6 +69,7 @@ func Open(dir string) (*Dir, error) {
 		return nil, err
 	}
 	d := &Dir{root: root, abs: abs}
+	d.adoptSudoUser(opened)
 	if err := d.checkTree(); err != nil {
 		root.Close()
 		return nil, err
@@ -85,7 +89,9 @@ func Create(dir string) (*Dir, error) {
 	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 		return nil, fmt.Errorf("create environment directory %s: %w", abs, err)
 	}
-	if err := os.Mkdir(abs, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	err = os.Mkdir(abs, 0o700)
+	created := err == nil
+	if err != nil && !errors.Is(err, fs.ErrExist) {
 		// A read-only file system reports EROFS even for an existing
 		// directory; Open decides.
 		if _, lerr := os.Lstat(abs); lerr != nil {
@@ -96,11 +102,45 @@ func Create(dir string) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
+	if created {
+		if err := d.giveNewDirToSudoUser(); err != nil {
+			d.Close()
+			return nil, err
+		}
+	}
 	if err := d.restrict(); err != nil {
 		d.Close()
 		return nil, err
 	}
 	return d, nil
+}
+
+// giveNewDirToSudoUser gives the environment directory devmtls has just
+// created to the user who ran sudo, when the directory it was created in is
+// theirs (their project), so they own their environment as if they had
+// created it themselves.
+func (d *Dir) giveNewDirToSudoUser() error {
+	uid, gid, ok := sudoUser()
+	if !ok {
+		return nil
+	}
+	parent, err := os.Stat(filepath.Dir(d.abs))
+	if err != nil {
+		return nil
+	}
+	if owner, known := fileOwner(parent); !known || owner != uid {
+		return nil
+	}
+	f, err := d.root.Open(".")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Chown(uid, gid); err != nil {
+		return fmt.Errorf("give environment directory %s to %d:%d: %w", d.abs, uid, gid, err)
+	}
+	d.uid, d.gid = uid, gid
+	return nil
 }
 
 // restrict makes the directory 0700 when it is not already, through the open
@@ -184,7 +224,8 @@ func (d *Dir) ReadFile(name string) ([]byte, error) {
 	if err := d.check(name, true); err != nil {
 		return nil, err
 	}
-	return d.root.ReadFile(name)
+	b, err := d.root.ReadFile(name)
+	return b, d.explain(name, err)
 }
 
 // ReadDir lists a directory (links refused on the way).
@@ -196,10 +237,11 @@ func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
 	}
 	f, err := d.root.Open(name)
 	if err != nil {
-		return nil, err
+		return nil, d.explain(name, err)
 	}
 	defer f.Close()
-	return f.ReadDir(-1)
+	entries, err := f.ReadDir(-1)
+	return entries, d.explain(name, err)
 }
 
 // OpenFile opens a file, refusing a link anywhere on its way. The file must
@@ -208,7 +250,8 @@ func (d *Dir) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error
 	if err := d.check(name, true); err != nil {
 		return nil, err
 	}
-	return d.root.OpenFile(name, flag, perm)
+	f, err := d.openCreating(name, flag, perm)
+	return f, d.explain(name, err)
 }
 
 // MkdirAll creates name and any missing parent with mode perm (set
@@ -236,8 +279,9 @@ func (d *Dir) MkdirAll(name string, perm fs.FileMode, uid, gid int) error {
 			return err
 		}
 		if err := d.root.Mkdir(prefix, perm); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("create %s: %w", d.Path(prefix), err)
+			return d.explain(prefix, fmt.Errorf("create %s: %w", d.Path(prefix), err))
 		}
+		uid, gid := d.owner(uid, gid)
 		if err := d.setMeta(prefix, perm, uid, gid); err != nil {
 			return err
 		}
@@ -252,7 +296,7 @@ func (d *Dir) SetMode(name string, perm fs.FileMode, uid, gid int) error {
 	if err := d.check(name, true); err != nil {
 		return err
 	}
-	return d.setMeta(name, perm, uid, gid)
+	return d.explain(name, d.setMeta(name, perm, uid, gid))
 }
 
 func (d *Dir) setMeta(name string, perm fs.FileMode, uid, gid int) error {
@@ -286,13 +330,14 @@ func (d *Dir) WriteFile(name string, data []byte, perm fs.FileMode, uid, gid int
 	if fi, err := d.root.Lstat(name); err == nil && fi.IsDir() {
 		return &RefusedError{Path: d.Path(name), Problem: "is a directory where devmtls writes a file", Fix: "move it away and run devmtls again"}
 	}
+	uid, gid = d.owner(uid, gid)
 	tmp, err := d.stage(name, data, perm, uid, gid)
 	if err != nil {
-		return err
+		return d.explain(name, err)
 	}
 	if err := d.root.Rename(tmp, name); err != nil {
 		d.root.Remove(tmp)
-		return fmt.Errorf("replace %s: %w", d.Path(name), err)
+		return d.explain(name, fmt.Errorf("replace %s: %w", d.Path(name), err))
 	}
 	return d.SyncDir(path.Dir(name))
 }
@@ -350,7 +395,7 @@ func (d *Dir) Remove(name string) error {
 	if err := d.check(name, false); err != nil {
 		return err
 	}
-	return d.root.Remove(name)
+	return d.explain(name, d.root.Remove(name))
 }
 
 // RemoveAll removes a directory devmtls created and everything in it; links
@@ -360,7 +405,7 @@ func (d *Dir) RemoveAll(name string) error {
 	if err := d.check(name, false); err != nil {
 		return err
 	}
-	return d.root.RemoveAll(name)
+	return d.explain(name, d.root.RemoveAll(name))
 }
 
 // Readlink returns a link's target.
@@ -380,7 +425,13 @@ func (d *Dir) Symlink(target, name string) error {
 	if !OwnLink(path.Base(name), target) {
 		return fmt.Errorf("envdir: refusing to create the link %s -> %s, which is not a generation link", d.Path(name), target)
 	}
-	return d.root.Symlink(target, name)
+	if err := d.root.Symlink(target, name); err != nil {
+		return d.explain(name, err)
+	}
+	if d.uid >= 0 {
+		return d.root.Lchown(name, d.uid, d.gid)
+	}
+	return nil
 }
 
 // Lchown gives a link itself to uid:gid.
@@ -400,7 +451,7 @@ func (d *Dir) Rename(oldname, newname string) error {
 	if err := d.check(newname, false); err != nil {
 		return err
 	}
-	return d.root.Rename(oldname, newname)
+	return d.explain(newname, d.explain(oldname, d.root.Rename(oldname, newname)))
 }
 
 // SyncDir makes creations and renames in directory name durable. Windows

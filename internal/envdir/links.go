@@ -107,7 +107,7 @@ func checkEntry(p string, fi fs.FileInfo) error {
 func (d *Dir) checkTree() error {
 	return fs.WalkDir(d.root.FS(), ".", func(name string, e fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("read %s: %w", d.Path(name), unwrapPath(err))
+			return d.explain(name, fmt.Errorf("read %s: %w", d.Path(name), unwrapPath(err)))
 		}
 		if e.Type()&(fs.ModeSymlink|fs.ModeIrregular) == 0 {
 			return nil

@@ -33,12 +33,12 @@ func (d *Dir) openLockFile(name string) (*os.File, error) {
 	if err := d.check(name, true); err != nil {
 		return nil, err
 	}
-	f, err := d.root.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := d.openCreating(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		if rf, rerr := d.root.OpenFile(name, os.O_RDONLY, 0); rerr == nil {
 			return rf, nil
 		}
-		return nil, err
+		return nil, d.explain(name, err)
 	}
 	return f, nil
 }
@@ -47,6 +47,10 @@ func (d *Dir) openLockFile(name string) (*os.File, error) {
 // wrapping ErrLocked when another process holds it.
 func (d *Dir) TryLock(name string) (*Lock, error) {
 	f, err := d.openLockFile(name)
+	var oe *OwnerError
+	if errors.As(err, &oe) {
+		return nil, err // names the file and the fix already
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", d.Path(name), err)
 	}

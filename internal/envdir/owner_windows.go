@@ -38,3 +38,9 @@ func checkOwner(p string, fi fs.FileInfo) error {
 	return &RefusedError{Path: p, Problem: fmt.Sprintf("belongs to %s, not to you, and devmtls keeps credentials only in a directory of your own", owner),
 		Fix: "remove it if you trust its contents to nobody, or choose another environment directory with --dir"}
 }
+
+// fileOwner has no numeric owner to report on this platform.
+func fileOwner(fs.FileInfo) (int, bool) { return -1, false }
+
+// sudoUser: there is no sudo on this platform.
+func sudoUser() (uid, gid int, ok bool) { return -1, -1, false }

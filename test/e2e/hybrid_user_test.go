@@ -27,7 +27,7 @@ import (
 const unprivilegedID = 64991
 
 // unprivileged is how the test drops to that user: setpriv, as
-// cmd/devmtls/preflight_e2e_test.go does.
+// test/compose/preflight_test.go does.
 type unprivileged struct {
 	setpriv string
 	// groups are the supplementary groups: the docker group's gid.

@@ -2,7 +2,7 @@
 
 // PostgreSQL here is Debian's (/usr/lib/postgresql/15), run as its system user.
 
-package main
+package composetest
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
+	"github.com/devmtls/devmtls/internal/testcreds"
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
@@ -142,7 +143,7 @@ func startPostgres(t *testing.T, c *certs.Credentials) *pgServer {
 func TestExecPsqlVerifyFull(t *testing.T) {
 	testenv.LookPath(t, "psql", "apt-get install postgresql-client-15")
 	dir := filepath.Join(t.TempDir(), "Jane Doe", ".devmtls")
-	pg := startPostgres(t, ensureCreds(t, dir, certs.Request{}))
+	pg := startPostgres(t, testcreds.Ensure(t, dir, certs.Request{}))
 	conninfo := "host=localhost port=" + pg.port + " dbname=postgres user=devmtls"
 	// cert authentication maps the certificate's CN to the user, so
 	// current_user proves the client certificate was presented and verified.

@@ -1,4 +1,4 @@
-package main
+package composetest
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/devmtls/devmtls/internal/testcreds"
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
@@ -48,7 +49,7 @@ func TestReadOnlyComposeCommandsNeverRenew(t *testing.T) {
 		}
 
 		p.must("compose", "overlay") // credentials, copies and overlay
-		expire(t, env)
+		testcreds.Expire(t, env)
 		before := snapshotCredentials(t, env)
 		for _, args := range readOnly {
 			run(args)

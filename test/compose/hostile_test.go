@@ -1,7 +1,6 @@
-package main
+package composetest
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/devmtls/devmtls/internal/testbin"
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
@@ -198,18 +198,7 @@ func hostileClone(t *testing.T, c hostileCase) (clone, canary string) {
 // runIn runs the built devmtls in dir.
 func runIn(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(devmtlsBin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run devmtls %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
+	return testbin.Run(t, devmtlsBin, dir, env, "", args...)
 }
 
 // assertRefused checks the one-sentence refusal naming the path and the fix.
@@ -229,7 +218,7 @@ func assertRefused(t *testing.T, c hostileCase, clone, stdout, stderr string, co
 // environment in fresh clones of repositories that commit hostile links:
 // each must refuse with one sentence, and the canary outside must stay
 // byte-identical (content, mode, modification time). up and down need Docker:
-// TestHostileEnvironmentsUpAndDown in security_e2e_test.go.
+// TestHostileEnvironmentsUpAndDown in security_test.go.
 func TestHostileEnvironmentsAreRefused(t *testing.T) {
 	commands := [][]string{
 		{"compose", "overlay"},

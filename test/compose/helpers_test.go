@@ -1,4 +1,4 @@
-package main
+package composetest
 
 // Helpers for the end-to-end tests that run devmtls against the real Docker
 // Engine and both Compose lines of the machine (testenv.ComposeLines).
@@ -21,7 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/compose"
+	"github.com/devmtls/devmtls/hybrid"
+	"github.com/devmtls/devmtls/internal/testbin"
 	"github.com/devmtls/devmtls/internal/testenv"
 )
 
@@ -60,8 +63,7 @@ func (s *e2eState) cleanup() {
 	}
 }
 
-// e2e is shared by every test of this package's run; TestMain (main_test.go)
-// cleans it up.
+// e2e is shared by every test of this package's run; TestMain cleans it up.
 var e2e = newE2EState()
 
 func repoRoot(t testing.TB) string {
@@ -175,19 +177,7 @@ func (p *e2eProject) devmtls(args ...string) (stdout, stderr string, code int) {
 // devmtlsWithInput runs the built binary with stdin.
 func (p *e2eProject) devmtlsWithInput(stdin string, args ...string) (stdout, stderr string, code int) {
 	p.t.Helper()
-	cmd := exec.Command(devmtlsBinary(p.t), args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Dir = p.dir
-	cmd.Env = append(os.Environ(), p.env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		p.t.Fatalf("run devmtls %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code
+	return testbin.Run(p.t, devmtlsBinary(p.t), p.dir, p.env, stdin, args...)
 }
 
 // must runs devmtls and fails the test unless it exits 0.
@@ -198,6 +188,27 @@ func (p *e2eProject) must(args ...string) string {
 		p.t.Fatalf("devmtls %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
 	}
 	return out
+}
+
+// statusJSON is what the tests read of `devmtls status --json`, decoded as
+// any script reading the documented output would.
+type statusJSON struct {
+	EnvDir string `json:"env_dir"`
+	Docker struct {
+		Reachable  bool   `json:"reachable"`
+		APIVersion string `json:"api_version,omitempty"`
+	} `json:"docker"`
+	Compose *struct {
+		Command        string                 `json:"command,omitempty"`
+		Implementation compose.Implementation `json:"implementation,omitempty"`
+		Version        string                 `json:"version,omitempty"`
+		Error          string                 `json:"error,omitempty"`
+	} `json:"compose"`
+	Credentials *struct {
+		Mode certs.Mode `json:"mode"`
+	} `json:"credentials"`
+	Services []compose.ServiceStatus `json:"services"`
+	Forwards *hybrid.State           `json:"forwards"`
 }
 
 func (p *e2eProject) status(args ...string) statusJSON {

@@ -3,7 +3,7 @@
 // The example shop runs on the Linux Docker Engine; the key owners it checks
 // are Linux uids.
 
-package main
+package composetest
 
 import (
 	"bytes"

@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package composetest
 
 // End-to-end tests of issue 13 that need the Docker Engine: a reader in a
 // container through the compose mount during 200 rotations, `up` and `down`

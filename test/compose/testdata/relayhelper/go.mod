@@ -1,0 +1,3 @@
+module relayhelper
+
+go 1.24
