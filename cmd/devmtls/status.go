@@ -286,7 +286,7 @@ func composeStatus(ctx context.Context) *statusCompose {
 		return &statusCompose{Error: err.Error()}
 	}
 	out := &statusCompose{Command: rt.String()}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second) // a hung compose must not hang status
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second) // a hung compose must not hang status; docker-compose v1 (Python) takes seconds to start on a loaded machine
 	defer cancel()
 	v, err := rt.Version(ctx)
 	if err != nil {
