@@ -40,7 +40,12 @@ type benchPeer struct {
 // does toward the pod, so no peer compares a resumed handshake with a full one.
 func benchPeers(b testing.TB, s *shop) (devmtls, kubectl benchPeer, kaddr string) {
 	b.Helper()
-	f := s.forward(b, 2, "--transport", benchTransport(), "svc/echo", ":443")
+	cmd := forwardCommand(s.c, s.dev.Dir, s.ns, "--transport", benchTransport(), "svc/echo", ":443")
+	if dir := os.Getenv("DEVMTLS_BENCH_PROFILE"); dir != "" {
+		// devmtls writes a CPU profile of the whole forward when it exits.
+		cmd.Env = append(os.Environ(), "DEVMTLS_CPUPROFILE="+filepath.Join(dir, strings.ReplaceAll(b.Name(), "/", "_")+".pprof"))
+	}
+	f := runForward(b, cmd, 2)
 	kaddr, kpid := s.c.kubectlPortForwardEnv(b, kubectlTransportEnv(), s.ns, "svc/echo", ":443")
 	devAddr := f.ipv4(b, 0)
 	devCfg := s.devClient()
@@ -116,7 +121,7 @@ func BenchmarkForward(b *testing.B) {
 	s := newShop(b, false)
 	s.c.deployMTLS(b, s.ns, "echo", 1, "echo")
 	dev, kube, kaddr := benchPeers(b, s)
-	saddr := startStunnel(b, stunnel, kaddr, s)
+	saddr, stunnelPID := startStunnel(b, stunnel, kaddr, s)
 	peers, ratios := onlyPeers([]benchPeer{dev, kube,
 		{"stunnel", 0, func() (net.Conn, error) { return net.Dial("tcp", saddr) }}})
 	const size = 64 << 20
@@ -130,13 +135,16 @@ func BenchmarkForward(b *testing.B) {
 			if err != nil {
 				b.Fatalf("%s: %v", p.name, err)
 			}
+			before := cpuOf(s.c.dir, workDir, dev.pid, kube.pid, stunnelPID)
 			start := time.Now()
 			if err := echoTransfer(conn, size, uint64(i)); err != nil {
 				b.Fatalf("%s: %v", p.name, err)
 			}
 			took := time.Since(start)
+			cpu := cpuSince(before, cpuOf(s.c.dir, workDir, dev.pid, kube.pid, stunnelPID))
 			conn.Close()
 			mbps[p.name] = append(mbps[p.name], size/took.Seconds()/1e6)
+			b.Logf("%s: %.1f MB/s; CPU ms during the 64 MiB echo: %s", p.name, size/took.Seconds()/1e6, cpu)
 
 			start = time.Now()
 			for range latencyConns {
@@ -240,9 +248,10 @@ func BenchmarkForwardParallel(b *testing.B) {
 }
 
 // startStunnel runs an stunnel client: plain TCP in, mTLS with the cluster
-// keypair out to addr. stunnel caches and resumes client sessions by default,
-// as the other peers' clients do.
-func startStunnel(b testing.TB, bin, addr string, s *shop) string {
+// keypair out to addr, and returns its address and process ID. stunnel
+// caches and resumes client sessions by default, as the other peers' clients
+// do.
+func startStunnel(b testing.TB, bin, addr string, s *shop) (string, int) {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -273,12 +282,12 @@ verifyPeer = yes
 	for range 100 {
 		if c, err := net.Dial("tcp", local); err == nil {
 			c.Close()
-			return local
+			return local, cmd.Process.Pid
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.Fatal("stunnel did not start")
-	return ""
+	return "", 0
 }
 
 // benchTransport lets a run compare API server transports
@@ -474,4 +483,56 @@ func procStatus(b testing.TB, pid int, field string) int64 {
 	}
 	b.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
+}
+
+// cpuOf is the CPU time (user + system) used so far by each process that
+// serves a forwarded connection: the cluster's (kube-apiserver, the test
+// kubelet, the echo pod: their command lines name clusterDir or binDir) and
+// the given forwarder PIDs, keyed by program name. Where the time of a
+// throughput run goes, read in the same run as the run itself.
+func cpuOf(clusterDir, binDir string, pids ...int) map[string]time.Duration {
+	const tick = 10 * time.Millisecond // USER_HZ: 100 on Linux
+	out := map[string]time.Duration{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			continue
+		}
+		ours := slices.Contains(pids, pid)
+		if !ours && !bytes.Contains(cmdline, []byte(clusterDir)) && !bytes.Contains(cmdline, []byte(binDir)) {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		// Fields after the command name in parentheses: utime and stime
+		// are the 12th and 13th.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		name := filepath.Base(string(bytes.SplitN(cmdline, []byte{0}, 2)[0]))
+		out[name] += time.Duration(u+st) * tick
+	}
+	return out
+}
+
+// cpuSince prints the CPU each program used between two cpuOf readings.
+func cpuSince(before, after map[string]time.Duration) string {
+	var parts []string
+	for name, t := range after {
+		if d := t - before[name]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", name, d.Milliseconds()))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }
