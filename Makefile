@@ -51,9 +51,20 @@ fuzz:
 	  done; \
 	done
 
-# Benchmarks report ratios against a peer measured in the same run.
+# Benchmarks report ratios against a peer measured in the same run. Each
+# target of the performance issue is one row (internal/benchtable) appended to
+# a temporary table file; the table of all rows is printed at the end, even
+# when a benchmark failed, so a run shows what it could measure. -p 1: two
+# packages' benchmarks at once would load the machine unevenly between peers.
+# DEVMTLS_BENCH_TRANSPORT=spdy|websocket|auto picks the API server transport
+# of devmtls and kubectl alike; BENCH=regexp narrows the run.
+BENCHTIME ?= 3x
+BENCH     ?= .
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x -count=1 -timeout 60m ./...
+	@table=$$(mktemp); status=0; \
+	DEVMTLS_BENCH_TABLE=$$table $(GO) test -p 1 -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count=1 -timeout 60m ./... || status=$$?; \
+	echo; { printf 'measure\tpeer\tratio min/med/max\ttarget\tverdict\tfigures\n'; cat $$table; } | column -t -s "$$(printf '\t')"; \
+	rm -f $$table; exit $$status
 
 lint:
 	./scripts/check-test-layout.sh

@@ -89,3 +89,13 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+// compose-go's schema validation links jsonschema, whose init compiled five
+// meta-schemas in every devmtls process (60% of start-up); the copy in
+// third_party compiles them on first use. See third_party/jsonschema/README.md.
+replace github.com/santhosh-tekuri/jsonschema/v6 => ./third_party/jsonschema
+
+// compose-go and the moby client link distribution/reference, whose init
+// compiled ten regular expressions (a quarter of start-up); the copy in
+// third_party compiles them on first use. See third_party/reference/README.md.
+replace github.com/distribution/reference => ./third_party/reference

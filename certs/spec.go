@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -59,7 +60,9 @@ func LoopbackNames() []string {
 const MaxValidity = 825 * 24 * time.Hour
 
 // durationSyntax matches what time.ParseDuration accepts, whatever the size.
-var durationSyntax = regexp.MustCompile(`^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$`)
+var durationSyntax = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$`)
+})
 
 // ParseValidity accepts Go durations ("720h") and whole days ("30d"), from 1h
 // to MaxValidity.
@@ -83,7 +86,7 @@ func ParseValidity(s string) (time.Duration, error) {
 		var err error
 		d, err = time.ParseDuration(s)
 		if err != nil {
-			if durationSyntax.MatchString(s) {
+			if durationSyntax().MatchString(s) {
 				// Well formed, yet not a time.Duration: too large for one.
 				return 0, tooLong
 			}
@@ -107,9 +110,11 @@ func FormatValidity(d time.Duration) string {
 	return d.String()
 }
 
+// The patterns are compiled on first use, not in every process that starts
+// (devmtls start-up, issue 19).
 var (
-	dnsLabel    = regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$`)
-	serviceName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+	dnsLabel    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$`) })
+	serviceName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 )
 
 // NormalizeName checks one certificate name and returns its canonical form: DNS
@@ -131,7 +136,7 @@ func NormalizeName(name string) (string, error) {
 		if i == 0 && l == "*" && len(labels) > 1 {
 			continue
 		}
-		if !dnsLabel.MatchString(l) {
+		if !dnsLabel().MatchString(l) {
 			return "", fmt.Errorf("invalid name %q: not a DNS name or IP address", name)
 		}
 	}
@@ -165,7 +170,7 @@ func NormalizeNames(names []string) ([]string, error) {
 // ValidateServiceName checks a service name the way Compose does; in ca mode it
 // also becomes a directory name under services/, so it must not escape it.
 func ValidateServiceName(s string) error {
-	if !serviceName.MatchString(s) || s == "." || s == ".." {
+	if !serviceName().MatchString(s) || s == "." || s == ".." {
 		return fmt.Errorf("invalid service name %q: use letters, digits, '.', '_' and '-'", s)
 	}
 	return nil

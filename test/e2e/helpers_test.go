@@ -322,7 +322,15 @@ func devmtls(t testing.TB, args ...string) (string, int) {
 // returns its first IPv4 listener and its process ID.
 func (c *cluster) kubectlPortForward(t testing.TB, ns string, args ...string) (string, int) {
 	t.Helper()
+	return c.kubectlPortForwardEnv(t, nil, ns, args...)
+}
+
+// kubectlPortForwardEnv is kubectlPortForward with env added to kubectl's
+// environment (KUBECTL_PORT_FORWARD_WEBSOCKETS chooses its transport).
+func (c *cluster) kubectlPortForwardEnv(t testing.TB, env []string, ns string, args ...string) (string, int) {
+	t.Helper()
 	cmd := exec.Command("kubectl", append([]string{"--kubeconfig", c.kubeconfig, "-n", ns, "port-forward"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
