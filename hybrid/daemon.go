@@ -18,7 +18,7 @@ import (
 	"github.com/devmtls/devmtls/compose"
 	"github.com/devmtls/devmtls/forwards"
 	"github.com/devmtls/devmtls/internal/envdir"
-	"github.com/devmtls/devmtls/internal/kubeconfig"
+	"github.com/devmtls/devmtls/internal/kubeconn"
 	"github.com/devmtls/devmtls/portforward"
 	"k8s.io/client-go/kubernetes"
 )
@@ -188,7 +188,7 @@ func serve(ctx context.Context, spec Spec, f forwards.Forward, local *tls.Config
 			t.Ports = append(t.Ports, portforward.PortSpec{Local: spec.HostPorts.Port(f.As, p.Local), Remote: p.Remote, Address: a})
 		}
 	}
-	cfg, ns, err := kubeconfig.Load(kubeconfig.Options{Kubeconfig: spec.Kubeconfig, Context: f.Context, Namespace: f.Namespace})
+	cfg, ns, err := kubeconn.LoadPaths(spec.Kubeconfig, f.Context, f.Namespace)
 	if err != nil {
 		s.err = err.Error()
 		logf("%s: %v", f.As, err)

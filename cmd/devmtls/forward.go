@@ -9,40 +9,20 @@ import (
 
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/compose"
-	"github.com/devmtls/devmtls/internal/kubeconfig"
+	"github.com/devmtls/devmtls/internal/kubeconn"
 	"github.com/devmtls/devmtls/portforward"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
 
-// kubeFlags are kubectl's connection flags, spelled as kubectl spells them.
-type kubeFlags struct {
-	kubeconfig string
-	context    string
-	namespace  string
-}
-
-func (k *kubeFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&k.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
-	cmd.Flags().StringVar(&k.context, "context", "", "the kubeconfig context to use")
-	cmd.Flags().StringVarP(&k.namespace, "namespace", "n", "", "namespace of the targets (default: the context's namespace)")
-}
-
-// load builds a REST config and namespace the way kubectl does.
-func (k *kubeFlags) load() (*rest.Config, string, error) {
-	cfg, ns, err := kubeconfig.Load(kubeconfig.Options{Kubeconfig: k.kubeconfig, Context: k.context, Namespace: k.namespace})
-	var fe *kubeconfig.FileError
-	if errors.As(err, &fe) {
-		return nil, "", usageErrorf("%v", err)
-	}
-	return cfg, ns, err
-}
-
 // forwardOptions backs `devmtls forward`.
 type forwardOptions struct {
 	g                 *globalOptions
-	kube              kubeFlags
+	kube              *kubeconn.Flags
+	verbosity         int
+	file              string
+	logFormat         string
 	addresses         []string
 	secret            string
 	serverName        string
@@ -55,10 +35,14 @@ type forwardOptions struct {
 	opts    portforward.Options
 	// live serves the dev credentials on the local side (--local tls).
 	live *certs.Live
+	// entries are what -f declares, one forward each.
+	entries []fileEntry
+	// fileVars are the NAME_ADDR lines for -f.
+	fileVars []addrVar
 }
 
 func newForwardCmd(g *globalOptions) *cobra.Command {
-	o := &forwardOptions{g: g}
+	o := &forwardOptions{g: g, kube: kubeconn.NewFlags()}
 	cmd := &cobra.Command{
 		Use:   "forward TYPE/NAME [LOCAL:]REMOTE... [TYPE/NAME [LOCAL:]REMOTE...]...",
 		Short: "Forward local ports to pods, speaking mTLS to them",
@@ -88,7 +72,8 @@ annotation devmtls.dev/server-name) to check one.`,
   devmtls forward svc/orders :https deploy/payments 9443:8443 -n shop
   devmtls forward --protocol postgres svc/db 5432
   devmtls forward --local plain svc/orders 8080:443   # then: curl http://127.0.0.1:8080`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              o.args,
+		ValidArgsFunction: o.completeArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := o.Complete(c, args); err != nil {
 				return err
@@ -99,7 +84,7 @@ annotation devmtls.dev/server-name) to check one.`,
 			return o.Run(c.Context())
 		},
 	}
-	o.kube.add(cmd)
+	o.addKubeFlags(cmd)
 	fl := cmd.Flags()
 	fl.StringSliceVar(&o.addresses, "address", []string{"localhost"}, "addresses to listen on (comma-separated); anything but loopback requires --local tls")
 	fl.StringVar(&o.secret, "secret", "", "Secret holding the cluster's mTLS keypair (default: the Service's devmtls.dev/secret annotation, else mtls)")
@@ -108,13 +93,21 @@ annotation devmtls.dev/server-name) to check one.`,
 	fl.StringVar(&o.protocol, "protocol", "tcp", "tcp, or postgres to negotiate TLS with PostgreSQL's SSLRequest on both sides")
 	fl.StringVar(&o.transport, "transport", "auto", "how streams reach the API server: auto (WebSocket, falling back to SPDY, as kubectl), websocket or spdy")
 	fl.DurationVar(&o.podRunningTimeout, "pod-running-timeout", portforward.DefaultPodRunningTimeout, "how long to wait for a Running and Ready pod")
+	o.addFileFlags(cmd)
 	return cmd
 }
 
 func (o *forwardOptions) Complete(cmd *cobra.Command, args []string) error {
-	targets, err := portforward.ParseArgs(args)
-	if err != nil {
-		return usageErrorf("%v", err)
+	ctx := cmd.Context()
+	if err := o.completeLogging(); err != nil {
+		return err
+	}
+	var targets []portforward.Target
+	if o.file == "" {
+		var err error
+		if targets, err = portforward.ParseArgs(args); err != nil {
+			return usageErrorf("%v", err)
+		}
 	}
 	o.targets = targets
 	local := portforward.LocalMode(o.local)
@@ -140,45 +133,17 @@ func (o *forwardOptions) Complete(cmd *cobra.Command, args []string) error {
 			fmt.Fprintf(o.g.stderr, "devmtls forward: "+format+"\n", args...)
 		},
 	}
-	if o.local == "" || local == portforward.LocalTLS {
-		dir, err := o.g.envDir()
-		if err != nil {
-			return err
-		}
-		store := &certs.Store{Dir: dir}
-		var creds *certs.Credentials
-		if o.local == "" {
-			// The default follows the environment: mTLS when it has credentials.
-			creds, err = store.Load(cmd.Context())
-			if errors.Is(err, fs.ErrNotExist) {
-				creds, err = nil, nil
-			}
-		} else {
-			var res *certs.Result
-			if res, err = store.Ensure(cmd.Context(), certs.Request{}); err == nil {
-				creds = res.Credentials
-			}
-		}
-		if err != nil {
-			return err
-		}
-		if creds != nil {
-			// A live source: a rotation or renewal by another devmtls, or
-			// the renewal this forward makes itself when it runs for
-			// long, reaches new connections without a restart.
-			o.live, err = compose.LiveCredentials(store, creds, o.opts.Logf)
-			if err != nil {
-				return err
-			}
-			o.opts.Local = portforward.LocalTLS
-			o.opts.LocalTLS = o.live.ServerConfig()
-		}
+	if o.file != "" {
+		return o.completeFile(cmd)
 	}
-	cfg, ns, err := o.kube.load()
+	dir, err := o.g.envDir()
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	if err := o.completeLocal(ctx, dir, certs.Request{}); err != nil {
+		return err
+	}
+	cfg, client, ns, err := o.connect("", "")
 	if err != nil {
 		return err
 	}
@@ -186,7 +151,68 @@ func (o *forwardOptions) Complete(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// completeLocal sets up what local clients speak: mTLS with the dev keypair
+// of the environment in dir (req is what to ensure for --local tls), or plain
+// TCP. Without --local it follows the environment: mTLS when it has
+// credentials.
+func (o *forwardOptions) completeLocal(ctx context.Context, dir string, req certs.Request) error {
+	if o.local != "" && o.opts.Local != portforward.LocalTLS {
+		return nil
+	}
+	store := &certs.Store{Dir: dir}
+	var creds *certs.Credentials
+	var err error
+	if o.local == "" {
+		creds, err = store.Load(ctx)
+		if errors.Is(err, fs.ErrNotExist) {
+			creds, err = nil, nil
+		}
+	} else {
+		var res *certs.Result
+		if res, err = store.Ensure(ctx, req); err == nil {
+			creds = res.Credentials
+		}
+	}
+	if err != nil || creds == nil {
+		return err
+	}
+	// A live source: a rotation or renewal by another devmtls, or the
+	// renewal this forward makes itself when it runs for long, reaches new
+	// connections without a restart.
+	if o.live, err = compose.LiveCredentials(store, creds, o.opts.Logf); err != nil {
+		return err
+	}
+	o.opts.Local = portforward.LocalTLS
+	o.opts.LocalTLS = o.live.ServerConfig()
+	return nil
+}
+
+// connect loads kubectl's connection flags, with context and namespace
+// replacing --context and -n when set (a forwards file entry's own).
+func (o *forwardOptions) connect(context, namespace string) (*rest.Config, kubernetes.Interface, string, error) {
+	cfg, ns, err := o.kube.Load(context, namespace)
+	if err != nil {
+		if errors.As(err, new(*kubeconn.FileError)) {
+			return nil, nil, "", usageErrorf("%v", err)
+		}
+		return nil, nil, "", err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return cfg, client, ns, nil
+}
+
 func (o *forwardOptions) Validate() error {
+	if o.file != "" {
+		for _, e := range o.entries {
+			if err := e.opts.Validate(); err != nil {
+				return usageErrorf("%s: forward %s: %v", o.file, e.fwd.As, err)
+			}
+		}
+		return nil
+	}
 	if err := o.opts.Validate(); err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -194,6 +220,9 @@ func (o *forwardOptions) Validate() error {
 }
 
 func (o *forwardOptions) Run(ctx context.Context) error {
+	if o.file != "" {
+		return o.runFile(ctx)
+	}
 	f, err := portforward.New(o.opts)
 	if err != nil {
 		return err
