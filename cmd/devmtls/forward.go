@@ -44,7 +44,7 @@ type forwardOptions struct {
 func newForwardCmd(g *globalOptions) *cobra.Command {
 	o := &forwardOptions{g: g, kube: kubeconn.NewFlags()}
 	cmd := &cobra.Command{
-		Use:   "forward TYPE/NAME [LOCAL:]REMOTE... [TYPE/NAME [LOCAL:]REMOTE...]...",
+		Use:   "forward (TYPE/NAME [LOCAL:]REMOTE... [TYPE/NAME [LOCAL:]REMOTE...]... | -f FILE)",
 		Short: "Forward local ports to pods, speaking mTLS to them",
 		Long: `Forward local ports to pods, services, deployments, statefulsets or replicasets,
 like kubectl port-forward, but:
@@ -67,11 +67,47 @@ Without --server-name, the pod's certificate is verified against the Secret's
 CA (or, without a CA, against the certificate itself: a self-signed
 certificate that is its own trust anchor) but not against a host name, since
 such certificates often carry none; set --server-name (or the Service
-annotation devmtls.dev/server-name) to check one.`,
+annotation devmtls.dev/server-name) to check one.
+
+The cluster connection takes kubectl's own flags (--kubeconfig, --context,
+-n, --as, --as-group, --token, --server, --request-timeout,
+--insecure-skip-tls-verify, --certificate-authority, --tls-server-name …,
+from kubectl's library), and KUBECONFIG is merged as kubectl merges it.
+
+With -f FILE, every forward FILE declares is served by this one process,
+without Docker. FILE is a forwards file, whose only key, forwards:, holds the
+list x-devmtls.forwards holds in a compose file (target, ports, and per entry
+namespace, context, secret or creds, server_name, protocol, as), or a compose
+file, whose x-devmtls.forwards is used. -n and --context are the defaults of
+entries that set none. A table of what listens where goes to stderr, and
+NAME_ADDR=HOST:PORT lines to stdout once everything listens. The ports are
+stable: in a compose project (or any environment with dev credentials) they
+are the environment's own, the same that devmtls env and devmtls ide give.
+
+Completion of contexts, namespaces, TYPE/NAME and ports comes from the
+cluster, each call bounded to 2 seconds; set it up with
+  source <(devmtls completion bash)      # or zsh, fish, powershell`,
 		Example: `  devmtls forward svc/orders 8443:443
   devmtls forward svc/orders :https deploy/payments 9443:8443 -n shop
   devmtls forward --protocol postgres svc/db 5432
-  devmtls forward --local plain svc/orders 8080:443   # then: curl http://127.0.0.1:8080`,
+  devmtls forward --local plain svc/orders 8080:443   # then: curl http://127.0.0.1:8080
+  devmtls forward --context staging --as jane -n shop svc/orders 8443:443
+
+  # Without read access to Secrets: the cluster keypair from files
+  # (cert/key/ca or tls.crt/tls.key/ca.crt)
+  devmtls forward --cluster-creds ~/creds/shop svc/orders 8443:443
+
+  # Everything a forwards file (or a compose file) declares, in one process;
+  # the NAME_ADDR lines on stdout are ready for a shell or a dotenv file:
+  devmtls forward -f forwards.yaml > forwards.env &
+  set -a; . ./forwards.env; set +a      # once it has started: $ORDERS_ADDR …
+  devmtls forward -f compose.yaml       # the project's x-devmtls.forwards, without Docker
+
+  # forwards.yaml
+  forwards:
+    - {target: svc/orders, namespace: shop, ports: ["443"]}
+    - {target: deploy/billing, namespace: billing, context: staging,
+       creds: ./billing-creds, ports: ["8443:https"]}`,
 		Args:              o.args,
 		ValidArgsFunction: o.completeArgs,
 		RunE: func(c *cobra.Command, args []string) error {
