@@ -169,6 +169,16 @@ func (o *forwardOptions) Complete(cmd *cobra.Command, args []string) error {
 			fmt.Fprintf(o.g.stderr, "devmtls forward: "+format+"\n", args...)
 		},
 	}
+	if o.opts.Events, err = o.events(); err != nil {
+		return err
+	}
+	if o.logFormat == portforward.LogFormatJSON {
+		// Every line on stderr is then an event that parses on its own.
+		events := o.opts.Events
+		o.opts.Logf = func(format string, args ...any) {
+			events(portforward.Event{Kind: portforward.EventLog, Message: fmt.Sprintf(format, args...)})
+		}
+	}
 	if o.file != "" {
 		return o.completeFile(cmd)
 	}

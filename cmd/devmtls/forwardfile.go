@@ -53,7 +53,7 @@ func (o *forwardOptions) addFileFlags(cmd *cobra.Command) {
 	if def == "" {
 		def = "text"
 	}
-	fl.StringVar(&o.logFormat, "log-format", def, "how events (listening, connection opened/closed, pod switched, error) are logged on stderr: text or json, one per line (env "+envLogFormat+")")
+	fl.StringVar(&o.logFormat, "log-format", def, "how events (listening, connection opened/closed, pod switched, error) are logged on stderr, one per line: text, or json (then stderr holds only events) (env "+envLogFormat+")")
 }
 
 // args checks the positional arguments against -f: one or the other.
@@ -78,11 +78,20 @@ func (o *forwardOptions) completeLogging() error {
 		}
 	}
 	switch o.logFormat {
-	case "text", "json":
+	case portforward.LogFormatText, portforward.LogFormatJSON:
 	default:
 		return usageErrorf("--log-format: use text or json, got %q", o.logFormat)
 	}
 	return nil
+}
+
+// events is the forward's event log on stderr, in --log-format.
+func (o *forwardOptions) events() (func(portforward.Event), error) {
+	ev, err := portforward.NewEventLogger(o.g.stderr, o.logFormat)
+	if err != nil {
+		return nil, usageErrorf("--log-format: %v", err)
+	}
+	return ev, nil
 }
 
 // perTargetFlags set what a forwards file sets per entry.
@@ -145,12 +154,14 @@ func (o *forwardOptions) completeFile(cmd *cobra.Command) error {
 		e.opts.Targets, e.opts.Addresses = []portforward.Target{t}, addrs
 		e.opts.Config, e.opts.Client, e.opts.Namespace = cfg, client, ns
 		e.opts.Secret, e.opts.ServerName, e.opts.Protocol = f.Secret, f.ServerName, f.Protocol
-		// MERGE-PF e.opts.ClusterCredsDir = f.Creds
+		e.opts.ClusterCredsDir = f.Creds
 		// The table says what listens where; stdout carries NAME_ADDR only.
 		e.opts.Out = io.Discard
-		as := f.As
-		e.opts.Logf = func(format string, args ...any) {
-			fmt.Fprintf(o.g.stderr, "devmtls forward: %s: "+format+"\n", append([]any{as}, args...)...)
+		if o.logFormat != portforward.LogFormatJSON {
+			as := f.As
+			e.opts.Logf = func(format string, args ...any) {
+				fmt.Fprintf(o.g.stderr, "devmtls forward: %s: "+format+"\n", append([]any{as}, args...)...)
+			}
 		}
 		o.entries = append(o.entries, e)
 	}
@@ -296,7 +307,11 @@ func (o *forwardOptions) runFile(ctx context.Context) error {
 		}
 		fwds = append(fwds, f)
 	}
-	printTable(o.g.stderr, o.entries)
+	if o.logFormat != portforward.LogFormatJSON {
+		// In JSON, stderr holds events only; their listening events say
+		// the same.
+		printTable(o.g.stderr, o.entries)
+	}
 	printVars(o.g.stdout, o.fileVars)
 	if o.live != nil {
 		go o.live.Run(ctx)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -83,21 +84,31 @@ func startFileForward(t *testing.T, cmd *exec.Cmd, want int) *fileForward {
 }
 
 // TestForwardFileTwoNamespaces serves a forwards file whose two entries live
-// in two namespaces, each with its own cluster keypair, from one process.
+// in two namespaces, each with its own cluster keypair, from one process: the
+// first from its namespace's Secret, the second from files (creds:, relative
+// to the forwards file) in a namespace that has no Secret at all.
 func TestForwardFileTwoNamespaces(t *testing.T) {
 	c := testCluster(t, false)
 	dev := keypair(t, certs.Request{})
 	nsA, nsB := c.namespace(t), c.namespace(t)
 	c.clusterSecret(t, nsA, "mtls", keypair(t, certs.Request{CommonName: "tester-a"}))
-	c.clusterSecret(t, nsB, "mtls", keypair(t, certs.Request{CommonName: "tester-b"}))
 	c.deployMTLS(t, nsA, "orders", 1, "http")
-	c.deployMTLS(t, nsB, "payments", 1, "http")
-	file := filepath.Join(t.TempDir(), "forwards.yaml")
+	kpB := keypair(t, certs.Request{CommonName: "tester-b"})
+	c.deployMTLSInto(t, nsB, "payments", kpB)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "b-creds"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, filepath.Join(dir, "b-creds", "cert"), string(kpB.Top.CertPEM))
+	writeTestFile(t, filepath.Join(dir, "b-creds", "key"), string(kpB.Top.KeyPEM))
+	file := filepath.Join(dir, "forwards.yaml")
 	writeTestFile(t, file, fmt.Sprintf(`forwards:
   - {target: svc/orders, namespace: %s, ports: ["443"]}
-  - {target: deploy/payments, namespace: %s, as: pay, ports: ["8443:https"]}
+  - {target: svc/payments, namespace: %s, as: pay, creds: ./b-creds, ports: ["8443:https"]}
 `, nsA, nsB))
-	f := startFileForward(t, exec.Command(devmtlsBin, "--dir", dev.Dir, "forward", "--kubeconfig", c.kubeconfig, "-f", file), 2)
+	cmd := exec.Command(devmtlsBin, "--dir", dev.Dir, "forward", "--kubeconfig", c.kubeconfig, "-f", "forwards.yaml")
+	cmd.Dir = dir
+	f := startFileForward(t, cmd, 2)
 	client := dev.ClientConfig(dev.Top, "localhost")
 	for name, want := range map[string]string{"ORDERS_ADDR": "to tester-a", "PAY_ADDR": "to tester-b"} {
 		body, err := httpsGet(f.vars[name], client)
@@ -106,7 +117,7 @@ func TestForwardFileTwoNamespaces(t *testing.T) {
 		}
 	}
 	table := f.stderr.String()
-	for _, want := range []string{"NAME", "orders", "svc/orders", nsA, "pay", "deploy/payments", nsB, "ORDERS_ADDR", "PAY_ADDR"} {
+	for _, want := range []string{"NAME", "orders", "svc/orders", nsA, "pay", "svc/payments", nsB, "ORDERS_ADDR", "PAY_ADDR"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("the table on stderr lacks %q:\n%s", want, table)
 		}
@@ -146,6 +157,7 @@ x-devmtls:
 	}
 	cmd := exec.Command(devmtlsBin, "forward", "--kubeconfig", c.kubeconfig, "-f", compose)
 	cmd.Dir = t.TempDir() // the project is found from the file, not the working directory
+	cmd.Env = append(os.Environ(), "DEVMTLS_LOG_FORMAT=json")
 	f := startFileForward(t, cmd, 1)
 	if f.vars["ORDERS_ADDR"] != want {
 		t.Errorf("forward -f compose.yaml says ORDERS_ADDR=%s, devmtls env says %s", f.vars["ORDERS_ADDR"], want)
@@ -157,6 +169,23 @@ x-devmtls:
 	body, err := httpsGet(want, creds.ClientConfig(creds.Top, "localhost"))
 	if err != nil || !strings.HasPrefix(body, "hello from orders-") {
 		t.Fatalf("through %s: %q, %v\n%s", want, body, err, f.stderr)
+	}
+	// DEVMTLS_LOG_FORMAT=json: stderr is JSON events, one per line.
+	kinds := map[string]bool{}
+	deadline := time.Now().Add(time.Minute)
+	for !kinds["closed"] && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		kinds = map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(f.stderr.String()), "\n") {
+			var ev struct{ Kind, Target string }
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("stderr line %q is not JSON: %v", line, err)
+			}
+			kinds[ev.Kind] = true
+		}
+	}
+	if !kinds["listening"] || !kinds["opened"] || !kinds["closed"] {
+		t.Errorf("events seen: %v\n%s", kinds, f.stderr)
 	}
 }
 
