@@ -140,7 +140,7 @@ x-devmtls:
     - {target: svc/orders, namespace: %s, ports: ["443"]}
 `, ns))
 	// devmtls env makes the environment's credentials and names the address.
-	env := exec.Command(devmtlsBin, "env", "--format", "dotenv", "-f", compose)
+	env := exec.Command(devmtlsBin, "env", "--format", "dotenv")
 	env.Dir = project
 	out, err := env.CombinedOutput()
 	if err != nil {
