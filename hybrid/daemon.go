@@ -201,7 +201,7 @@ func serve(ctx context.Context, spec Spec, f forwards.Forward, local *tls.Config
 	}
 	fwd, err := portforward.New(portforward.Options{
 		Config: cfg, Client: client, Namespace: ns, Targets: []portforward.Target{t},
-		Secret: f.Secret, ServerName: f.ServerName, Local: portforward.LocalTLS, LocalTLS: local,
+		Secret: f.Secret, ClusterCredsDir: f.Creds, ServerName: f.ServerName, Local: portforward.LocalTLS, LocalTLS: local,
 		Protocol: f.Protocol, KeepGoing: true,
 		Logf: func(format string, args ...any) { logf(f.As+" ("+format+")", args...) },
 	})
