@@ -79,7 +79,7 @@ func (f *Forwarder) handle(ctx context.Context, l *listener, raw net.Conn) {
 	opened.Kind = EventOpened
 	f.emit(opened)
 	err = f.bridge(local, d.pc, pending)
-	counter.open.Add(-1)
+	defer counter.open.Add(-1) // after the closed event, which tests wait for
 	closed := conn
 	closed.Kind, closed.BytesSent, closed.BytesReceived = EventClosed, local.sent.Load(), local.received.Load()
 	if err != nil {

@@ -258,9 +258,9 @@ func (s *fileSource) follow(done <-chan struct{}) {
 }
 
 func (s *fileSource) current(context.Context) (*ClusterCredentials, error) { return s.slot.get() }
-func (s *fileSource) watched() bool                                         { return true }
-func (s *fileSource) fingerprint() string                                   { return s.slot.fingerprint() }
-func (s *fileSource) close()                                                { s.once.Do(func() { close(s.stop) }) }
+func (s *fileSource) watched() bool                                        { return true }
+func (s *fileSource) fingerprint() string                                  { return s.slot.fingerprint() }
+func (s *fileSource) close()                                               { s.once.Do(func() { close(s.stop) }) }
 
 // SecretForbiddenError says RBAC forbids reading the Secret that holds the
 // cluster credentials. It unwraps to the API server's error, so

@@ -33,10 +33,13 @@ const (
 
 // Event is one thing that happened to a forward, for Options.Events.
 type Event struct {
-	Time   time.Time `json:"time"`
-	Kind   EventKind `json:"kind"`
-	Target string    `json:"target,omitempty"`
-	Pod    string    `json:"pod,omitempty"`
+	Time time.Time `json:"time"`
+	Kind EventKind `json:"kind"`
+	// Name is the forward's name when the caller serves named forwards
+	// (x-devmtls.forwards' as); the Forwarder leaves it empty.
+	Name   string `json:"name,omitempty"`
+	Target string `json:"target,omitempty"`
+	Pod    string `json:"pod,omitempty"`
 	// Local is the listener's address; Client the local client's.
 	Local  string `json:"local,omitempty"`
 	Client string `json:"client,omitempty"`
@@ -95,6 +98,14 @@ func formatText(e Event) string {
 	}
 	var b strings.Builder
 	b.WriteString(e.Time.Format(time.RFC3339))
+	if e.Kind == EventLog && e.Target == "" {
+		// A plain diagnostic reads as the sentence it is.
+		if e.Name != "" {
+			b.WriteString(" " + e.Name + ":")
+		}
+		b.WriteString(" " + e.Message + "\n")
+		return b.String()
+	}
 	b.WriteByte(' ')
 	b.WriteString(string(e.Kind))
 	field := func(k, v string) {
@@ -106,6 +117,7 @@ func formatText(e Event) string {
 		}
 		b.WriteString(" " + k + "=" + v)
 	}
+	field("name", e.Name)
 	field("target", e.Target)
 	field("pod", e.Pod)
 	field("local", e.Local)

@@ -102,6 +102,7 @@ func (t *target) start(ctx context.Context) error {
 		return errors.New("forwarder closed")
 	}
 	t.informer, t.stopInf = inf, stop
+	t.ready = t.readyNames()
 	close(t.changed)
 	t.changed = make(chan struct{})
 	return nil
@@ -184,12 +185,8 @@ func (t *target) podsChanged() {
 		}
 	}
 	if t.spread() && t.informer != nil {
-		var names []string
-		for _, p := range readyPods(t.cachedPods()) {
-			names = append(names, p.Name)
-		}
-		ready := strings.Join(names, ",")
-		if ready != t.ready && t.ready != "" {
+		ready := t.readyNames()
+		if ready != t.ready {
 			events = append(events, Event{Kind: EventPodSwitched, Target: t.spec.String(), Pod: ready,
 				Message: "new connections go round-robin to the Ready pods " + orNone(ready)})
 		}

@@ -36,10 +36,10 @@ var (
 // ClusterCredentials are the keypair and trust anchors read from a Secret. They
 // exist only in memory: devmtls never writes cluster secrets to disk.
 type ClusterCredentials struct {
-	Source      string // namespace/name of the Secret, or the directory of the files
+	Source string // namespace/name of the Secret, or the directory of the files
 	// origin says where they came from in messages: "secret NS/NAME",
 	// "directory DIR".
-	origin string
+	origin      string
 	Certificate tls.Certificate
 	// Roots verify the pod's certificate: the Secret's CA, or the Secret's own
 	// certificate when there is no CA: a self-signed certificate that is its

@@ -2,6 +2,7 @@ package portforward
 
 import (
 	"sort"
+	"strings"
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +31,15 @@ func readyPods(pods []corev1.Pod) []*corev1.Pod {
 	}
 	sort.Slice(ready, func(i, j int) bool { return ready[i].Name < ready[j].Name })
 	return ready
+}
+
+// readyNames lists the Ready pods, comma-separated. t.mu is held.
+func (t *target) readyNames() string {
+	var names []string
+	for _, p := range readyPods(t.cachedPods()) {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, ",")
 }
 
 // choosePod returns the pod the next connection goes to, or nil when none is

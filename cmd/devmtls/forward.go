@@ -30,6 +30,7 @@ type forwardOptions struct {
 	protocol          string
 	transport         string
 	podRunningTimeout time.Duration
+	tuning            forwardTuning
 
 	targets []portforward.Target
 	opts    portforward.Options
@@ -129,6 +130,7 @@ cluster, each call bounded to 2 seconds; set it up with
 	fl.StringVar(&o.protocol, "protocol", "tcp", "tcp, or postgres to negotiate TLS with PostgreSQL's SSLRequest on both sides")
 	fl.StringVar(&o.transport, "transport", "auto", "how streams reach the API server: auto (WebSocket, falling back to SPDY, as kubectl), websocket or spdy")
 	fl.DurationVar(&o.podRunningTimeout, "pod-running-timeout", portforward.DefaultPodRunningTimeout, "how long to wait for a Running and Ready pod")
+	o.tuning.add(fl) // --pin, --cluster-creds, --keepalive: forwardtuning.go
 	o.addFileFlags(cmd)
 	return cmd
 }
@@ -168,6 +170,9 @@ func (o *forwardOptions) Complete(cmd *cobra.Command, args []string) error {
 		Out: o.g.stdout, Logf: func(format string, args ...any) {
 			fmt.Fprintf(o.g.stderr, "devmtls forward: "+format+"\n", args...)
 		},
+	}
+	if err := o.tuning.apply(cmd.Flags(), &o.opts); err != nil {
+		return err
 	}
 	if o.opts.Events, err = o.events(); err != nil {
 		return err

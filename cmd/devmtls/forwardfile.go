@@ -157,8 +157,16 @@ func (o *forwardOptions) completeFile(cmd *cobra.Command) error {
 		e.opts.ClusterCredsDir = f.Creds
 		// The table says what listens where; stdout carries NAME_ADDR only.
 		e.opts.Out = io.Discard
+		as := f.As
+		if events := o.opts.Events; events != nil {
+			// Each entry's events carry its name, as the background
+			// forwards' do.
+			e.opts.Events = func(ev portforward.Event) {
+				ev.Name = as
+				events(ev)
+			}
+		}
 		if o.logFormat != portforward.LogFormatJSON {
-			as := f.As
 			e.opts.Logf = func(format string, args ...any) {
 				fmt.Fprintf(o.g.stderr, "devmtls forward: %s: "+format+"\n", append([]any{as}, args...)...)
 			}
