@@ -60,20 +60,35 @@ func LoadForwardsFile(ctx context.Context, path string) (*ForwardsFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-f %s: %w", path, err)
 	}
+	list, isCompose, err := parseForwardsFile(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if isCompose {
+		return loadComposeForwards(ctx, path, abs)
+	}
+	out := &ForwardsFile{Path: abs, Forwards: list}
+	resolveCreds(out.Forwards, filepath.Dir(abs))
+	return out, nil
+}
+
+// parseForwardsFile reads a forwards file's data; isCompose says it is a
+// compose file instead (a top-level services: or x-devmtls:), which the
+// compose loader reads.
+func parseForwardsFile(path string, data []byte) (list []forwards.Forward, isCompose bool, err error) {
 	var top any
 	if err := yaml.Unmarshal(data, &top); err != nil {
-		return nil, fmt.Errorf("%s: not YAML: %w", path, err)
+		return nil, false, fmt.Errorf("%s: not YAML: %w", path, err)
 	}
 	m, _ := top.(map[string]any)
 	_, hasServices := m["services"]
 	_, hasExt := m[Extension]
 	if hasServices || hasExt {
-		return loadComposeForwards(ctx, path, abs)
+		return nil, true, nil
 	}
-	out := &ForwardsFile{Path: abs}
 	err = decodeMapping("", top, map[string]fieldDecoder{
 		ForwardsFileKey: func(p string, v any) (err error) {
-			out.Forwards, err = ParseForwards(ForwardsFileKey, v)
+			list, err = ParseForwards(ForwardsFileKey, v)
 			return err
 		},
 	}, func(key string) string {
@@ -83,15 +98,14 @@ func LoadForwardsFile(ctx context.Context, path string) (*ForwardsFile, error) {
 		var fe *FieldError
 		if errors.As(err, &fe) {
 			fe.Path = path + ": " + trimDot(fe.Path)
-			return nil, fe
+			return nil, false, fe
 		}
-		return nil, err
+		return nil, false, err
 	}
-	if len(out.Forwards) == 0 {
-		return nil, fmt.Errorf("%s %w: list them under %s:, e.g. %s: [{target: svc/orders, ports: [\"8443:443\"]}]", path, ErrNoForwards, ForwardsFileKey, ForwardsFileKey)
+	if len(list) == 0 {
+		return nil, false, fmt.Errorf("%s %w: list them under %s:, e.g. %s: [{target: svc/orders, ports: [\"8443:443\"]}]", path, ErrNoForwards, ForwardsFileKey, ForwardsFileKey)
 	}
-	resolveCreds(out.Forwards, filepath.Dir(abs))
-	return out, nil
+	return list, false, nil
 }
 
 func loadComposeForwards(ctx context.Context, path, abs string) (*ForwardsFile, error) {
