@@ -213,7 +213,7 @@ func TestForwardCompletion(t *testing.T) {
 	kc := []string{"KUBECONFIG=" + c.kubeconfig}
 
 	got, directive := complete(t, kc, "forward", "")
-	if strings.Join(got, " ") != "deploy/ pod/ rs/ svc/ sts/" || directive != ":6" {
+	if strings.Join(got, " ") != "deploy/ pod/ rs/ sts/ svc/" || directive != ":6" {
 		t.Errorf("forward '': %q %s", got, directive)
 	}
 	got, _ = complete(t, kc, "forward", "-n", ns, "svc/")
@@ -225,11 +225,11 @@ func TestForwardCompletion(t *testing.T) {
 		t.Errorf("forward -n NS deploy/o: %q", got)
 	}
 	got, directive = complete(t, kc, "forward", "-n", ns, "svc/orders", "")
-	if strings.Join(got, "|") != ":https\tservice port https|443\tservice port https" || directive != ":4" {
+	if strings.Join(got, "|") != "443\tservice port https|:https\tservice port https" || directive != ":4" {
 		t.Errorf("forward svc/orders '': %q %s", got, directive)
 	}
 	got, _ = complete(t, kc, "forward", "-n", ns, "deploy/orders", "")
-	if strings.Join(got, "|") != ":https\tcontainer port https|8443\tcontainer port https" {
+	if strings.Join(got, "|") != "8443\tcontainer port https|:https\tcontainer port https" {
 		t.Errorf("forward deploy/orders '': %q", got)
 	}
 	got, _ = complete(t, kc, "forward", "-n", "")
