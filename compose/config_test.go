@@ -220,7 +220,7 @@ func TestBadExtensionErrors(t *testing.T) {
 		{"forward bad protocol", "x-devmtls: {forwards: [{target: svc/db, ports: [5432], protocol: mysql}]}\nservices:\n  api: {image: x}\n",
 			`compose.yaml: x-devmtls.forwards[0].protocol: must be tcp or postgres, got "mysql"`},
 		{"forward unknown key", "x-devmtls: {forwards: [{target: svc/db, ports: [5432], alias: db}]}\nservices:\n  api: {image: x}\n",
-			`compose.yaml: x-devmtls.forwards[0].alias: unknown key (known keys: as, context, namespace, ports, protocol, secret, server_name, target)`},
+			`compose.yaml: x-devmtls.forwards[0].alias: unknown key (known keys: as, context, creds, namespace, ports, protocol, secret, server_name, target)`},
 		{"forward bad name", "x-devmtls: {forwards: [{target: svc/db, ports: [5432], as: DB_1}]}\nservices:\n  api: {image: x}\n",
 			`compose.yaml: x-devmtls.forwards[0].as: must be a host name containers can use (lower-case letters, digits and '-'), got "DB_1"`},
 		{"forward twice", "x-devmtls: {forwards: [{target: svc/db, ports: [5432]}, {target: deploy/db, ports: [5433]}]}\nservices:\n  api: {image: x}\n",

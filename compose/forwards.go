@@ -2,6 +2,7 @@ package compose
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -20,6 +21,8 @@ import (
 //	      context: test-cluster   # default: the current context
 //	      ports: ["443"]          # LISTEN[:REMOTE]; containers use LISTEN
 //	      secret: mtls            # default: the Service's annotation, else mtls
+//	      creds: ./cluster-creds  # instead of secret: the keypair as files,
+//	                              # relative to the declaring file's directory
 //	      protocol: tcp           # or postgres
 //	      server_name: orders.shop.svc
 //	      as: orders              # default: the target's NAME
@@ -50,6 +53,7 @@ func ParseForwards(p string, v any) ([]forwards.Forward, error) {
 			"namespace":   stringInto(&f.Namespace),
 			"context":     stringInto(&f.Context),
 			"secret":      stringInto(&f.Secret),
+			"creds":       stringInto(&f.Creds),
 			"server_name": stringInto(&f.ServerName),
 			"as":          stringInto(&f.As),
 			"protocol": func(p string, v any) error {
@@ -77,6 +81,9 @@ func ParseForwards(p string, v any) ([]forwards.Forward, error) {
 			return nil, fieldErr(ip+".ports", "is required: the ports containers use, e.g. ports: [\"443\"]")
 		}
 		f.Target.Ports = ports
+		if f.Creds != "" && f.Secret != "" {
+			return nil, fieldErr(ip+".creds", "and secret both name the cluster keypair: keep creds (files you hold) or secret (a Secret you can read), not both")
+		}
 		if f.As == "" {
 			f.As = f.Target.Name
 		}
@@ -90,6 +97,17 @@ func ParseForwards(p string, v any) ([]forwards.Forward, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// resolveCreds makes each forward's creds directory absolute, relative to
+// dir (the directory of the file that declares it), so the forward means the
+// same files wherever the process that serves it runs.
+func resolveCreds(fs []forwards.Forward, dir string) {
+	for i := range fs {
+		if c := fs[i].Creds; c != "" && !filepath.IsAbs(c) {
+			fs[i].Creds = filepath.Join(dir, c)
+		}
+	}
 }
 
 func stringInto(dst *string) fieldDecoder {

@@ -109,3 +109,36 @@ func FuzzCopiesRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzForwardsFile: whatever a forwards file holds, every forward accepted
+// is one the background forwards would accept back (Validate), with a unique
+// name.
+func FuzzForwardsFile(f *testing.F) {
+	for _, seed := range []string{
+		"forwards:\n  - {target: svc/orders, namespace: shop, ports: [\"8443:443\"]}\n",
+		"forwards:\n  - {target: deploy/b, creds: ./c, protocol: postgres, as: db, ports: [5432, \"9187:metrics\"]}\n",
+		"forwards:\n  - {target: svc/a, secret: s, creds: c, ports: [\"1\"]}\n",
+		"forwards: []\n",
+		"forward: 1\n",
+		"services: {a: {}}\n",
+		"- 1\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fs, isCompose, err := parseForwardsFile("forwards.yaml", data)
+		if err != nil || isCompose {
+			return
+		}
+		seen := map[string]bool{}
+		for _, fw := range fs {
+			if err := fw.Validate(); err != nil {
+				t.Fatalf("accepted %+v: %v", fw, err)
+			}
+			if seen[fw.As] {
+				t.Fatalf("accepted %s twice", fw.As)
+			}
+			seen[fw.As] = true
+		}
+	})
+}

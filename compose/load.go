@@ -252,6 +252,7 @@ func (p *Project) readExtension(tp *types.Project, sources *sourceFiles) error {
 	if err != nil {
 		return sources.attribute(err)
 	}
+	resolveCreds(cfg.Forwards, p.Dir)
 	p.Config = cfg
 	if len(tp.Services) == 0 && len(tp.DisabledServices) == 0 {
 		if f := legacyFormat(p.Files, sources.raw); f != "" {

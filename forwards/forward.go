@@ -37,6 +37,11 @@ type Forward struct {
 	// Secret holds the cluster keypair; "" applies the Service's
 	// annotation, then "mtls".
 	Secret string
+	// Creds is a directory holding the cluster keypair as files (cert/key/ca
+	// or tls.crt/tls.key/ca.crt), for users who cannot read Secrets; an
+	// absolute path once loaded (written relative to the file that declares
+	// it). It excludes Secret.
+	Creds string
 	// ServerName is verified on the pod's certificate; "" verifies the
 	// chain or the pin only.
 	ServerName string
@@ -85,6 +90,9 @@ func (f Forward) Validate() error {
 	if _, err := target.ParseProtocol(string(f.Protocol)); err != nil {
 		return bad("%v", err)
 	}
+	if f.Creds != "" && f.Secret != "" {
+		return bad("creds and secret both name the cluster keypair; keep one")
+	}
 	return nil
 }
 
@@ -127,6 +135,7 @@ type jsonForward struct {
 	Namespace  string   `json:"namespace,omitempty"`
 	Context    string   `json:"context,omitempty"`
 	Secret     string   `json:"secret,omitempty"`
+	Creds      string   `json:"creds,omitempty"`
 	ServerName string   `json:"server_name,omitempty"`
 	Protocol   string   `json:"protocol"`
 }
@@ -135,7 +144,7 @@ type jsonForward struct {
 // ["LOCAL:REMOTE"], …}.
 func (f Forward) MarshalJSON() ([]byte, error) {
 	j := jsonForward{As: f.As, Target: f.Target.String(), Namespace: f.Namespace, Context: f.Context,
-		Secret: f.Secret, ServerName: f.ServerName, Protocol: string(f.Protocol), Ports: []string{}}
+		Secret: f.Secret, Creds: f.Creds, ServerName: f.ServerName, Protocol: string(f.Protocol), Ports: []string{}}
 	for _, p := range f.Target.Ports {
 		j.Ports = append(j.Ports, p.String())
 	}
@@ -159,7 +168,7 @@ func (f *Forward) UnmarshalJSON(data []byte) error {
 		}
 		t.Ports = append(t.Ports, p)
 	}
-	out := Forward{As: j.As, Target: t, Namespace: j.Namespace, Context: j.Context, Secret: j.Secret,
+	out := Forward{As: j.As, Target: t, Namespace: j.Namespace, Context: j.Context, Secret: j.Secret, Creds: j.Creds,
 		ServerName: j.ServerName, Protocol: target.Protocol(j.Protocol)}
 	if err := out.Validate(); err != nil {
 		return err

@@ -98,3 +98,44 @@ func TestAddresses(t *testing.T) {
 		}
 	}
 }
+
+func TestCredsExcludesSecretAndRoundTrips(t *testing.T) {
+	tg, err := target.ParseTarget("svc/orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.Ports = []target.PortSpec{{Local: 443, Remote: "443"}}
+	f := Forward{As: "orders", Target: tg, Creds: "/home/me/creds", Protocol: target.ProtocolTCP}
+	data, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Forward
+	if err := json.Unmarshal(data, &back); err != nil || back.Creds != f.Creds {
+		t.Fatalf("round trip of %s: %+v, %v", data, back, err)
+	}
+	f.Secret = "mtls"
+	if err := f.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("creds with secret: %v", err)
+	}
+}
+
+func TestStablePort(t *testing.T) {
+	free := func(int) bool { return true }
+	a, err := StablePort("file\x00orders\x00443", nil, free)
+	if err != nil || a < FirstStablePort || a > LastStablePort {
+		t.Fatalf("%d, %v", a, err)
+	}
+	if again, _ := StablePort("file\x00orders\x00443", nil, free); again != a {
+		t.Errorf("same seed: %d then %d", a, again)
+	}
+	// A used or busy port moves to the next one up.
+	next, _ := StablePort("file\x00orders\x00443", map[int]bool{a: true}, free)
+	busy, _ := StablePort("file\x00orders\x00443", nil, func(p int) bool { return p != a })
+	if next == a || busy != next {
+		t.Errorf("after %d: used → %d, busy → %d", a, next, busy)
+	}
+	if _, err := StablePort("x", nil, func(int) bool { return false }); err == nil {
+		t.Error("no free port found no error")
+	}
+}

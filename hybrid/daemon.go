@@ -11,14 +11,13 @@ import (
 	"os"
 	"reflect"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/compose"
 	"github.com/devmtls/devmtls/forwards"
 	"github.com/devmtls/devmtls/internal/envdir"
-	"github.com/devmtls/devmtls/internal/kubeconfig"
+	"github.com/devmtls/devmtls/internal/kubeconn"
 	"github.com/devmtls/devmtls/portforward"
 	"k8s.io/client-go/kubernetes"
 )
@@ -55,11 +54,15 @@ func Run(ctx context.Context, envDir string, log io.Writer) error {
 		// devmtls down will say it cannot prove this process is its own.
 		start = ""
 	}
-	var logMu sync.Mutex
+	// One line per event, as text or JSON (DEVMTLS_LOG_FORMAT): the
+	// forwards' own events and every other diagnostic alike, so a JSON log
+	// parses line by line.
+	events, err := portforward.NewEventLogger(log, os.Getenv(LogFormatEnv))
+	if err != nil {
+		return fmt.Errorf("%s: %w", LogFormatEnv, err)
+	}
 	logf := func(format string, args ...any) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		fmt.Fprintf(log, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, args...))
+		events(portforward.Event{Kind: portforward.EventLog, Message: fmt.Sprintf(format, args...)})
 	}
 
 	spec, err := readSpec(d)
@@ -73,7 +76,7 @@ func Run(ctx context.Context, envDir string, log io.Writer) error {
 		return err
 	}
 
-	all, err := serveAll(ctx, spec, live.ServerConfig(), logf)
+	all, err := serveAll(ctx, spec, live.ServerConfig(), logf, events)
 	if err != nil {
 		return err
 	}
@@ -117,10 +120,10 @@ func liveCredentials(ctx context.Context, envDir string, logf func(string, ...an
 	return live, nil
 }
 
-func serveAll(ctx context.Context, spec Spec, local *tls.Config, logf func(string, ...any)) ([]*served, error) {
+func serveAll(ctx context.Context, spec Spec, local *tls.Config, logf func(string, ...any), events func(portforward.Event)) ([]*served, error) {
 	var all []*served
 	for _, f := range spec.Forwards {
-		s, err := serve(ctx, spec, f, local, logf)
+		s, err := serve(ctx, spec, f, local, logf, events)
 		if err != nil {
 			closeAll(all)
 			return nil, err
@@ -155,7 +158,7 @@ func ServeLocal(ctx context.Context, envDir string, spec Spec, logf func(string,
 		cancel()
 		return nil, err
 	}
-	all, err := serveAll(ctx, spec, live.ServerConfig(), logf)
+	all, err := serveAll(ctx, spec, live.ServerConfig(), logf, nil)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -175,8 +178,9 @@ func (l *Local) Close() {
 // serve starts one forward: for each declared port, a listener on its host
 // port on loopback for host processes, and on the gateway address for the
 // relays. A listener that cannot bind is fatal, while an unreachable cluster
-// is not: the forward keeps retrying and reports why.
-func serve(ctx context.Context, spec Spec, f forwards.Forward, local *tls.Config, logf func(string, ...any)) (*served, error) {
+// is not: the forward keeps retrying and reports why. events, when not nil,
+// receives the forward's events, named after it.
+func serve(ctx context.Context, spec Spec, f forwards.Forward, local *tls.Config, logf func(string, ...any), events func(portforward.Event)) (*served, error) {
 	s := &served{spec: f, namespace: f.Namespace, relayed: spec.Relayed}
 	t := portforward.Target{Kind: f.Target.Kind, Name: f.Target.Name}
 	addrs := []string{"127.0.0.1"}
@@ -188,7 +192,7 @@ func serve(ctx context.Context, spec Spec, f forwards.Forward, local *tls.Config
 			t.Ports = append(t.Ports, portforward.PortSpec{Local: spec.HostPorts.Port(f.As, p.Local), Remote: p.Remote, Address: a})
 		}
 	}
-	cfg, ns, err := kubeconfig.Load(kubeconfig.Options{Kubeconfig: spec.Kubeconfig, Context: f.Context, Namespace: f.Namespace})
+	cfg, ns, err := kubeconn.LoadPaths(spec.Kubeconfig, f.Context, f.Namespace)
 	if err != nil {
 		s.err = err.Error()
 		logf("%s: %v", f.As, err)
@@ -199,12 +203,19 @@ func serve(ctx context.Context, spec Spec, f forwards.Forward, local *tls.Config
 	if err != nil {
 		return nil, fmt.Errorf("forward %s: %w", f.As, err)
 	}
-	fwd, err := portforward.New(portforward.Options{
+	opts := portforward.Options{
 		Config: cfg, Client: client, Namespace: ns, Targets: []portforward.Target{t},
-		Secret: f.Secret, ServerName: f.ServerName, Local: portforward.LocalTLS, LocalTLS: local,
+		Secret: f.Secret, ClusterCredsDir: f.Creds, ServerName: f.ServerName, Local: portforward.LocalTLS, LocalTLS: local,
 		Protocol: f.Protocol, KeepGoing: true,
 		Logf: func(format string, args ...any) { logf(f.As+" ("+format+")", args...) },
-	})
+	}
+	if events != nil {
+		opts.Events = func(e portforward.Event) {
+			e.Name = f.As
+			events(e)
+		}
+	}
+	fwd, err := portforward.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("forward %s: %w", f.As, err)
 	}
@@ -254,7 +265,7 @@ func snapshot(all []*served, live *certs.Live) []ForwardState {
 					fs.Gateway = append(fs.Gateway, l.Address)
 				}
 				fs.Pod, fs.ClusterFingerprint = l.Pod, l.ClusterFingerprint
-				fs.Active, fs.Total = l.Active, l.Total
+				fs.Active, fs.Total, fs.Pods = l.Active, l.Total, l.Pods
 				fs.LastError, fs.LastErrorAt = l.LastError, l.LastErrorAt
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/devmtls/devmtls/forwards"
+	"github.com/devmtls/devmtls/portforward"
 )
 
 // Dir is the directory, inside the environment directory, that holds the
@@ -31,9 +32,14 @@ const (
 	specFile  = "spec.json"  // what to serve, written by devmtls up
 	stateFile = "state.json" // what is served, written by the process
 	lockFile  = "lock"       // held by the process for its whole life
-	// LogFile collects the process's diagnostics.
+	// LogFile collects the process's diagnostics and events, one a line.
 	LogFile = "forwards.log"
 )
+
+// LogFormatEnv names the environment variable that chooses the format of
+// LogFile: text (the default) or json (one object per line, see
+// portforward.Event). The process takes it from the devmtls that starts it.
+const LogFormatEnv = "DEVMTLS_LOG_FORMAT"
 
 // Spec is what the background process serves.
 type Spec struct {
@@ -91,7 +97,11 @@ type ForwardState struct {
 	// Relay is set by devmtls status, not by the process: the state of the
 	// forward's relay container.
 	Relay *RelayState `json:"relay,omitempty"`
-	Pod   string      `json:"pod,omitempty"`
+	// Pod is the pod connections go to (pinned), or the pods with a stream
+	// connection now, comma-separated (spread); Pods count the connections
+	// of each pod.
+	Pod  string                 `json:"pod,omitempty"`
+	Pods []portforward.PodStats `json:"pods,omitempty"`
 	// DevFingerprint is the SHA-256 fingerprint of the dev certificate the
 	// forward serves to containers and host processes; ClusterFingerprint
 	// that of the certificate it presents to the pods.

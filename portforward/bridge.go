@@ -54,7 +54,7 @@ func pipe(local *localConn, pod *podConn, budget *batchBudget, proto Protocol) e
 	localDone := make(chan struct{})
 	go func() {
 		defer close(localDone)
-		if err := relay(pod.tls, local.Conn, pod.stream, budget); err != nil {
+		if err := relay(pod.tls, local.Conn, pod.stream, budget, &local.sent); err != nil {
 			end(false)
 			return
 		}
@@ -67,7 +67,7 @@ func pipe(local *localConn, pod *podConn, budget *batchBudget, proto Protocol) e
 		framing = &backendFraming{w: local.Conn}
 		toLocal = framing
 	}
-	err := relay(toLocal, pod.tls, local.batch, budget)
+	err := relay(toLocal, pod.tls, local.batch, budget, &local.received)
 	if err == nil && pod.reader.ended.Load() {
 		err = errNoCloseNotify
 	}

@@ -140,7 +140,7 @@ func TestRelayDropsItsBatchBufferWhenIdle(t *testing.T) {
 	src, writer := tcpPair(t)
 	batch := &batchConn{Conn: dst}
 	done := make(chan error, 1)
-	go func() { done <- relay(batch, src, batch, &batchBudget{}) }()
+	go func() { done <- relay(batch, src, batch, &batchBudget{}, nil) }()
 	const size = 256 << 10
 	go writer.Write(make([]byte, size))
 	if _, err := io.ReadFull(reader, make([]byte, size)); err != nil {

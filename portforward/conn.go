@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -70,7 +71,22 @@ func (f *Forwarder) handle(ctx context.Context, l *listener, raw net.Conn) {
 		local.abort()
 		return
 	}
-	if err := f.bridge(local, d.pc, pending); err != nil {
+	pod := d.pc.sess.pod
+	counter := t.opened(pod.Name)
+	conn := Event{Target: t.spec.String(), Pod: pod.Name, Local: l.addr, Client: raw.RemoteAddr().String(),
+		Remote: fmt.Sprintf("%s/%s:%d", pod.Namespace, pod.Name, d.pc.sess.ports[l.port.Remote])}
+	opened := conn
+	opened.Kind = EventOpened
+	f.emit(opened)
+	err = f.bridge(local, d.pc, pending)
+	defer counter.open.Add(-1) // after the closed event, which tests wait for
+	closed := conn
+	closed.Kind, closed.BytesSent, closed.BytesReceived = EventClosed, local.sent.Load(), local.received.Load()
+	if err != nil {
+		closed.Error = err.Error()
+	}
+	f.emit(closed)
+	if err != nil {
 		t.report(err)
 	} else {
 		t.recovered()
@@ -89,6 +105,8 @@ type localConn struct {
 	net.Conn
 	raw   net.Conn
 	batch *batchConn // under TLS; nil for plain
+	// sent and received count the plaintext relayed to and from the pod.
+	sent, received atomic.Int64
 }
 
 // closeClean ends the connection as a server that finished would: a TLS

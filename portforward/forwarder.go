@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,6 +23,9 @@ type ListenerStatus struct {
 	Total              int64  `json:"total_connections"`
 	LastError          string `json:"last_error,omitempty"`
 	LastErrorAt        string `json:"last_error_at,omitempty"`
+	// Pods are the target's connections per pod (the same for every
+	// listener of the target).
+	Pods []PodStats `json:"pods,omitempty"`
 }
 
 // Forwarder serves every listener of one devmtls forward invocation. Its jobs
@@ -41,7 +46,7 @@ type Forwarder struct {
 	budget batchBudget // shared by every connection's relays
 
 	secretsMu sync.Mutex
-	secrets   map[string]*secretSource // by Secret name, watched while the forwarder runs
+	secrets   map[string]credentialSource // by Secret name, watched while the forwarder runs
 
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
@@ -134,10 +139,18 @@ func (f *Forwarder) Status() []ListenerStatus {
 	for _, l := range f.listeners {
 		s := ListenerStatus{Target: l.target.spec.String(), Address: l.addr, Remote: l.port.Remote,
 			Active: l.target.active.Load(), Total: l.target.total.Load()}
+		s.Pods = l.target.podStats()
 		l.target.mu.Lock()
-		if l.target.sess != nil {
-			s.Pod = l.target.sess.pod.Name
-			s.ClusterFingerprint = l.target.sess.secret.fingerprint()
+		var names []string
+		for name, sess := range l.target.sessions {
+			names = append(names, name)
+			s.ClusterFingerprint = sess.secret.fingerprint()
+		}
+		sort.Strings(names)
+		if p := l.target.pinned; p != "" && !l.target.spread() {
+			s.Pod = p
+		} else {
+			s.Pod = strings.Join(names, ",")
 		}
 		s.LastError = l.target.lastErr
 		if !l.target.lastErrAt.IsZero() {

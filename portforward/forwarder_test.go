@@ -139,7 +139,7 @@ func TestForwardLetsInFlightConnectionsFinishOnANotReadyPod(t *testing.T) {
 	eventually(t, "the not-Ready pod's session is set aside", func() bool {
 		r.f.targets[0].mu.Lock()
 		defer r.f.targets[0].mu.Unlock()
-		return r.f.targets[0].sess == nil
+		return r.f.targets[0].sessions["orders-a"] == nil
 	})
 	if err := echoed(r.dial(), 4096); err != nil {
 		t.Fatal(err)

@@ -84,6 +84,7 @@ func (f *Forwarder) listen(t *target, p PortSpec) error {
 		l := &listener{ln: ln, target: t, port: p, addr: ln.Addr().String()}
 		f.listeners = append(f.listeners, l)
 		fmt.Fprintf(f.opts.Out, "Forwarding from %s -> %s %s (%s)\n", l.addr, t.spec, p.Remote, f.describeSecurity())
+		f.emit(Event{Kind: EventListening, Target: t.spec.String(), Local: l.addr, Remote: p.Remote, Message: f.describeSecurity()})
 	}
 	if bound == 0 {
 		switch {

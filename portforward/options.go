@@ -28,6 +28,11 @@ const (
 // DefaultPodRunningTimeout is kubectl's --pod-running-timeout default.
 const DefaultPodRunningTimeout = time.Minute
 
+// DefaultKeepAlive is the ping interval of Options.KeepAlive: kubectl's
+// SPDY ping period, below the idle timeout of the load balancers clouds put
+// in front of API servers.
+const DefaultKeepAlive = 5 * time.Second
+
 // handshakeTimeout bounds a local client's TLS (or SSLRequest) handshake, so a
 // stuck client cannot hold a goroutine forever.
 const handshakeTimeout = 15 * time.Second
@@ -59,6 +64,26 @@ type Options struct {
 	// (the error is reported and retried on each connection); used by the
 	// background forwards of `devmtls up`.
 	KeepGoing bool
+	// Pin keeps kubectl's behaviour for service and workload targets: every
+	// connection goes to one Ready pod (the one Ready longest) while it stays
+	// Ready, instead of round-robin over all Ready pods as the Service would.
+	Pin bool
+	// ClusterCredsDir, when set, is a directory holding the cluster keypair
+	// as files (cert, key and ca, or tls.crt, tls.key and ca.crt; the same
+	// detection as for a Secret), read instead of any Secret — for users
+	// whose role may not get Secrets. The files are held in memory and read
+	// again when they change.
+	ClusterCredsDir string
+	// KeepAlive is how often the stream connections to the API server are
+	// pinged (WebSocket pings and SPDY pings inside, or SPDY pings), so a
+	// proxy or load balancer that drops idle connections leaves an idle
+	// forwarded connection alone. 0 means DefaultKeepAlive; negative turns
+	// pings off.
+	KeepAlive time.Duration
+	// Events, when set, receives every event of the forward: listening,
+	// connection opened and closed, pod switched, error (see Event and
+	// NewEventLogger). It is called from many goroutines at once.
+	Events func(Event)
 	// Out receives one "Forwarding from …" line per listener.
 	Out io.Writer
 	// Logf receives diagnostics (one line per distinct cause).
@@ -79,8 +104,11 @@ func (o Options) withDefaults() Options {
 	if o.Transport == "" {
 		o.Transport = TransportAuto
 	}
+	if o.KeepAlive == 0 {
+		o.KeepAlive = DefaultKeepAlive
+	}
 	if o.Dialer == nil {
-		o.Dialer = NewAPIServerDialer(o.Config, o.Client, o.Transport)
+		o.Dialer = &apiServerDialer{config: o.Config, client: o.Client, transport: o.Transport, keepAlive: max(o.KeepAlive, 0)}
 	}
 	if len(o.Addresses) == 0 {
 		o.Addresses = []string{"localhost"}

@@ -29,10 +29,20 @@ type target struct {
 
 	active, total atomic.Int64
 
-	mu        sync.Mutex
-	sess      *session              // the session new connections use
-	all       map[*session]struct{} // every session with an open connection
-	changed   chan struct{}         // closed when the pod cache changes
+	mu sync.Mutex
+	// sessions are the sessions new connections use, by pod name: one per
+	// pod, shared by its connections.
+	sessions map[string]*session
+	all      map[*session]struct{} // every session with an open connection
+	changed  chan struct{}         // closed when the pod cache changes
+	// pinned is the pod a pinned target's connections go to (see spread).
+	pinned string
+	// next counts the connections handed out round-robin.
+	next uint64
+	// ready is the Ready pods of a spreading target as last announced.
+	ready string
+	// pods count connections per pod, for Stats.
+	pods      map[string]*podCounter
 	lastCause string
 	lastLocal string
 	lastErr   string
@@ -92,6 +102,7 @@ func (t *target) start(ctx context.Context) error {
 		return errors.New("forwarder closed")
 	}
 	t.informer, t.stopInf = inf, stop
+	t.ready = t.readyNames()
 	close(t.changed)
 	t.changed = make(chan struct{})
 	return nil
@@ -119,7 +130,7 @@ func (t *target) keepStarting(ctx context.Context) {
 		}
 		err := t.start(ctx)
 		if err == nil {
-			t.f.opts.Logf("%s: connected to the cluster", t.spec)
+			t.diag(EventLog, "connected to the cluster")
 			t.recovered()
 			return
 		}
@@ -141,7 +152,7 @@ func (t *target) stop() {
 	for s := range t.all {
 		s.closeConn()
 	}
-	t.sess = nil
+	t.sessions = nil
 }
 
 // podsChanged reacts to the pod cache: a session whose pod is no longer Ready
@@ -151,6 +162,12 @@ func (t *target) stop() {
 // connections as broken (see pipe) instead of leaving them writing into a
 // dead stream. Connections waiting for a Ready pod are woken.
 func (t *target) podsChanged() {
+	var events []Event
+	defer func() {
+		for _, e := range events {
+			t.f.emit(e)
+		}
+	}()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for s := range t.all {
@@ -162,9 +179,20 @@ func (t *target) podsChanged() {
 			s.invalidate()
 		}
 	}
-	if t.sess != nil && t.sess.stale.Load() {
-		t.sess = nil
+	for name, s := range t.sessions {
+		if s.stale.Load() {
+			delete(t.sessions, name)
+		}
 	}
+	if t.spread() && t.informer != nil {
+		ready := t.readyNames()
+		if ready != t.ready {
+			events = append(events, Event{Kind: EventPodSwitched, Target: t.spec.String(), Pod: ready,
+				Message: "new connections go round-robin to the Ready pods " + orNone(ready)})
+		}
+		t.ready = ready
+	}
+	t.prunePods()
 	close(t.changed)
 	t.changed = make(chan struct{})
 }
@@ -222,8 +250,24 @@ func (t *target) report(err error) {
 	t.lastCause, t.lastErr, t.lastErrAt = msg, msg, time.Now()
 	t.mu.Unlock()
 	if first {
-		t.f.opts.Logf("%s: %s", t.spec, msg)
+		t.diag(EventError, msg)
 	}
+}
+
+// diag says something about the target once: as an event when the caller
+// takes events, else through Logf.
+func (t *target) diag(kind EventKind, msg string) {
+	if t.f.opts.Events == nil {
+		t.f.opts.Logf("%s: %s", t.spec, msg)
+		return
+	}
+	e := Event{Kind: kind, Target: t.spec.String()}
+	if kind == EventError {
+		e.Error = msg
+	} else {
+		e.Message = msg
+	}
+	t.f.emit(e)
 }
 
 func (t *target) reportLocal(err error) {
@@ -235,7 +279,7 @@ func (t *target) reportLocal(err error) {
 	t.lastLocal = key
 	t.mu.Unlock()
 	if first {
-		t.f.opts.Logf("%s: %s", t.spec, msg)
+		t.diag(EventError, msg)
 	}
 }
 
@@ -245,6 +289,6 @@ func (t *target) recovered() {
 	t.lastCause = ""
 	t.mu.Unlock()
 	if was != "" {
-		t.f.opts.Logf("%s: forwarding again", t.spec)
+		t.diag(EventLog, "forwarding again")
 	}
 }

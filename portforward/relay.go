@@ -66,8 +66,9 @@ func (b *batchBudget) chunks(src io.Reader) (*sync.Pool, int) {
 
 // relay copies src to dst until src ends (io.EOF: nil) or either side fails.
 // batch, when not nil, is the connection under dst: the TLS records of one
-// batch are then sent as one write.
-func relay(dst io.Writer, src io.Reader, batch *batchConn, budget *batchBudget) error {
+// batch are then sent as one write. count, when not nil, adds up the bytes
+// written to dst.
+func relay(dst io.Writer, src io.Reader, batch *batchConn, budget *batchBudget, count *atomic.Int64) error {
 	budget.relays.Add(1)
 	defer budget.relays.Add(-1)
 	pool, size := budget.chunks(src)
@@ -107,6 +108,13 @@ func relay(dst io.Writer, src io.Reader, batch *batchConn, budget *batchBudget) 
 		r.mu.Unlock()
 
 		err := writeChunks(dst, taken, batch)
+		if err == nil && count != nil {
+			n := 0
+			for _, c := range taken {
+				n += len(*c)
+			}
+			count.Add(int64(n))
+		}
 		for i, c := range taken {
 			pool.Put(c)
 			taken[i] = nil

@@ -36,7 +36,10 @@ var (
 // ClusterCredentials are the keypair and trust anchors read from a Secret. They
 // exist only in memory: devmtls never writes cluster secrets to disk.
 type ClusterCredentials struct {
-	Source      string // namespace/name of the Secret, for messages
+	Source string // namespace/name of the Secret, or the directory of the files
+	// origin says where they came from in messages: "secret NS/NAME",
+	// "directory DIR".
+	origin      string
 	Certificate tls.Certificate
 	// Roots verify the pod's certificate: the Secret's CA, or the Secret's own
 	// certificate when there is no CA: a self-signed certificate that is its
@@ -51,18 +54,32 @@ type ClusterCredentials struct {
 
 // CredentialsFromSecret reads a keypair from a Secret, detecting the key names.
 func CredentialsFromSecret(s *corev1.Secret) (*ClusterCredentials, error) {
-	src := s.Namespace + "/" + s.Name
+	return credentialsFrom(secretOrigin(s), s.Data)
+}
+
+// credentialOrigin names where credential fields came from, for messages.
+type credentialOrigin struct {
+	name   string // "secret NS/NAME", "directory DIR"
+	source string // ClusterCredentials.Source
+	noun   string // what the fields are called there: keys, files
+	fix    string // what to do when a part is missing
+}
+
+// credentialsFrom builds credentials from named fields — a Secret's keys or
+// a directory's files — with one detection of the names (certKeys, keyKeys,
+// caKeys) for both.
+func credentialsFrom(o credentialOrigin, data map[string][]byte) (*ClusterCredentials, error) {
 	pick := func(what string, keys []string, required bool) ([]byte, error) {
 		for _, k := range keys {
-			if v, ok := s.Data[k]; ok && len(v) > 0 {
+			if v, ok := data[k]; ok && len(v) > 0 {
 				return v, nil
 			}
 		}
 		if !required {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("secret %s has no %s (looked for keys %s; it has %s): recreate it with kubectl create secret generic %s --from-file=cert=cert.pem --from-file=key=key.pem",
-			src, what, strings.Join(keys, ", "), describeKeys(s.Data), s.Name)
+		return nil, fmt.Errorf("%s has no %s (looked for %s %s; it has %s): %s",
+			o.name, what, o.noun, strings.Join(keys, ", "), describeKeys(data, o.noun), o.fix)
 	}
 	certPEM, err := pick("certificate", certKeys, true)
 	if err != nil {
@@ -76,16 +93,16 @@ func CredentialsFromSecret(s *corev1.Secret) (*ClusterCredentials, error) {
 
 	chain, err := certs.ParseCertificatesPEM(certPEM)
 	if err != nil {
-		return nil, fmt.Errorf("secret %s: its certificate does not parse: %v", src, err)
+		return nil, fmt.Errorf("%s: its certificate does not parse: %v", o.name, err)
 	}
 	key, err := certs.ParsePrivateKeyPEM(keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("secret %s: its private key does not parse: %v", src, err)
+		return nil, fmt.Errorf("%s: its private key does not parse: %v", o.name, err)
 	}
 	if _, _, err := certs.ParseKeyPairPEM(append(slices.Clone(keyPEM), certPEM...)); err != nil {
-		return nil, fmt.Errorf("secret %s: %v", src, err)
+		return nil, fmt.Errorf("%s: %v", o.name, err)
 	}
-	cc := &ClusterCredentials{Source: src, Roots: x509.NewCertPool(), sessions: tls.NewLRUClientSessionCache(256)}
+	cc := &ClusterCredentials{Source: o.source, origin: o.name, Roots: x509.NewCertPool(), sessions: tls.NewLRUClientSessionCache(256)}
 	for _, c := range chain {
 		cc.Certificate.Certificate = append(cc.Certificate.Certificate, c.Raw)
 	}
@@ -93,7 +110,7 @@ func CredentialsFromSecret(s *corev1.Secret) (*ClusterCredentials, error) {
 	if caPEM != nil {
 		cas, err := certs.ParseCertificatesPEM(caPEM)
 		if err != nil {
-			return nil, fmt.Errorf("secret %s: its CA does not parse: %v", src, err)
+			return nil, fmt.Errorf("%s: its CA does not parse: %v", o.name, err)
 		}
 		for _, c := range cas {
 			cc.Roots.AddCert(c)
@@ -105,16 +122,16 @@ func CredentialsFromSecret(s *corev1.Secret) (*ClusterCredentials, error) {
 	return cc, nil
 }
 
-func describeKeys(data map[string][]byte) string {
+func describeKeys(data map[string][]byte, noun string) string {
 	if len(data) == 0 {
-		return "no keys"
+		return "no " + noun
 	}
 	keys := make([]string, 0, len(data))
 	for k := range data {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return "keys " + strings.Join(keys, ", ")
+	return noun + " " + strings.Join(keys, ", ")
 }
 
 // ClientConfig is the TLS configuration toward a pod. With serverName set the
@@ -151,9 +168,16 @@ func (cc *ClusterCredentials) ClientConfig(serverName string) *tls.Config {
 		}
 		_, err := leaf.Verify(x509.VerifyOptions{Roots: cc.Roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 		if err != nil {
-			return fmt.Errorf("the pod's certificate is not trusted by secret %s: %w", cc.Source, err)
+			return fmt.Errorf("the pod's certificate is not trusted by %s: %w", cc.origin, err)
 		}
 		return nil
 	}
 	return cfg
+}
+
+// secretOrigin names a Secret in messages about its credentials.
+func secretOrigin(s *corev1.Secret) credentialOrigin {
+	src := s.Namespace + "/" + s.Name
+	return credentialOrigin{name: "secret " + src, source: src, noun: "keys",
+		fix: "recreate it with kubectl create secret generic " + s.Name + " --from-file=cert=cert.pem --from-file=key=key.pem"}
 }

@@ -1,15 +1,11 @@
 package portforward
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
-	"github.com/devmtls/devmtls/certs"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,38 +35,11 @@ func (e *SecretNotFoundError) Error() string {
 type secretSource struct {
 	f               *Forwarder
 	namespace, name string
-	informer        cache.SharedIndexInformer // nil: not watched
 	stop            chan struct{}
 
-	mu    sync.Mutex
-	data  [][]byte // the Secret's credential fields the credentials were made of
-	creds *ClusterCredentials
-	err   error // why there are no credentials
-}
-
-// secretSource returns the source for Secret name, starting its watch on
-// first use.
-func (f *Forwarder) secretSource(ctx context.Context, name string) (*secretSource, error) {
-	f.secretsMu.Lock()
-	defer f.secretsMu.Unlock()
-	if s, ok := f.secrets[name]; ok {
-		return s, nil
-	}
-	s := &secretSource{f: f, namespace: f.opts.Namespace, name: name}
-	if err := s.start(ctx); err != nil {
-		return nil, err
-	}
-	select {
-	case <-f.done:
-		s.close()
-		return nil, errors.New("forwarder closed")
-	default:
-	}
-	if f.secrets == nil {
-		f.secrets = map[string]*secretSource{}
-	}
-	f.secrets[name] = s
-	return s, nil
+	mu       sync.Mutex
+	informer cache.SharedIndexInformer // nil: not watched
+	slot     credentialSlot
 }
 
 // start lists and watches the Secret once by hand, so that a role that may
@@ -125,10 +94,7 @@ func (s *secretSource) close() {
 	}
 }
 
-// refresh takes the Secret from the watch cache. Credentials are rebuilt only
-// when the fields they are made of changed, so an update of anything else
-// (labels, a resync) keeps the TLS sessions to the pods; new credentials come
-// with a new session cache, so tickets issued for the old ones are dropped.
+// refresh takes the Secret from the watch cache (see credentialSlot.swap).
 func (s *secretSource) refresh() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -141,40 +107,23 @@ func (s *secretSource) refresh() {
 		secret, ok = obj.(*corev1.Secret)
 	}
 	if !ok || err != nil {
-		if s.creds != nil {
+		if creds, _ := s.slot.get(); creds != nil {
 			s.f.opts.Logf("secret %s/%s was deleted; new connections fail until it is back", s.namespace, s.name)
 		}
-		s.data, s.creds, s.err = nil, nil, &SecretNotFoundError{Namespace: s.namespace, Name: s.name}
+		s.slot.set(nil, &SecretNotFoundError{Namespace: s.namespace, Name: s.name})
 		return
 	}
-	data := credentialFields(secret)
-	if s.data != nil && slices.EqualFunc(data, s.data, bytes.Equal) {
-		return
-	}
-	had := s.data != nil
-	s.data = data
-	s.creds, s.err = CredentialsFromSecret(secret)
+	changed, had, err := s.slot.swap(secretOrigin(secret), secret.Data, false)
 	switch {
-	case !had:
-		// First sight: whoever asks for the credentials reports a problem.
-	case s.err != nil:
-		s.f.opts.Logf("secret %s/%s changed, and new connections fail: %v", s.namespace, s.name, s.err)
+	case !changed || !had:
+		// Nothing new, or first sight: whoever asks for the credentials
+		// reports a problem.
+	case err != nil:
+		s.f.opts.Logf("secret %s/%s changed, and new connections fail: %v", s.namespace, s.name, err)
 	default:
 		s.f.opts.Logf("secret %s/%s changed; new connections present its new certificate (SHA-256 %s)", s.namespace, s.name,
-			certs.Fingerprint(s.creds.Certificate.Leaf))
+			s.slot.fingerprint())
 	}
-}
-
-// credentialFields are the Secret's fields the credentials are made of, in a
-// fixed order.
-func credentialFields(secret *corev1.Secret) [][]byte {
-	var out [][]byte
-	for _, keys := range [][]string{certKeys, keyKeys, caKeys} {
-		for _, k := range keys {
-			out = append(out, secret.Data[k])
-		}
-	}
-	return out
 }
 
 // watched reports whether the source follows the Secret by a watch.
@@ -188,36 +137,20 @@ func (s *secretSource) watched() bool {
 // watch last saw, or — unwatched — what a fresh read gives.
 func (s *secretSource) current(ctx context.Context) (*ClusterCredentials, error) {
 	if s.watched() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.creds, s.err
+		return s.slot.get()
 	}
 	o := s.f.opts
 	secret, err := o.Client.CoreV1().Secrets(s.namespace).Get(ctx, s.name, metav1.GetOptions{})
 	var creds *ClusterCredentials
-	switch {
-	case apierrors.IsNotFound(err):
-		err = &SecretNotFoundError{Namespace: s.namespace, Name: s.name}
-	case apierrors.IsForbidden(err):
-		err = forbidden(err, "get", "secrets", s.namespace)
-	case err != nil:
-		err = fmt.Errorf("read secret %s/%s: %w", s.namespace, s.name, err)
-	default:
+	if err != nil {
+		err = secretError(err, s.namespace, s.name)
+	} else {
 		creds, err = CredentialsFromSecret(secret)
 	}
-	s.mu.Lock()
-	s.creds, s.err = creds, err
-	s.mu.Unlock()
+	s.slot.set(creds, err)
 	return creds, err
 }
 
 // fingerprint is the SHA-256 fingerprint of the certificate presented to
 // pods now, "" when there is none.
-func (s *secretSource) fingerprint() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.creds == nil {
-		return ""
-	}
-	return certs.Fingerprint(s.creds.Certificate.Leaf)
-}
+func (s *secretSource) fingerprint() string { return s.slot.fingerprint() }

@@ -65,7 +65,7 @@ func TestForwardFollowsTheSecret(t *testing.T) {
 	if got, want := r.clusterFingerprint(), certs.Fingerprint(r.cluster.Top.Certificate); got != want {
 		t.Fatalf("status shows cluster certificate %s, want %s", got, want)
 	}
-	src := r.f.targets[0].sess.secret
+	src := r.f.targets[0].sessions["orders-a"].secret.(*secretSource)
 	before, _ := src.current(context.Background())
 
 	next := clusterKeypair(t, certs.ModeShared)

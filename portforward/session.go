@@ -17,7 +17,7 @@ type session struct {
 	target *target
 	pod    *corev1.Pod
 	conn   httpstream.Connection
-	secret *secretSource
+	secret credentialSource
 	// creds were read when the session started; used only when the Secret
 	// is not watched (see secretSource).
 	creds      *ClusterCredentials
@@ -31,9 +31,10 @@ type session struct {
 	done      chan struct{}
 }
 
-// session returns the live session (its refcount taken), creating one — pick a
-// Ready pod, read the Secret, dial the stream connection — when there is none.
-// Waiting for a Ready pod lasts up to PodRunningTimeout.
+// session returns a session (its refcount taken) for the pod the next
+// connection goes to (see choosePod), creating one — read the Secret, dial
+// the stream connection — when that pod has none. Waiting for a Ready pod
+// lasts up to PodRunningTimeout.
 func (t *target) session(ctx context.Context) (*session, error) {
 	if !t.started() {
 		// The pod cache is not up (KeepGoing: the cluster was unreachable);
@@ -49,35 +50,52 @@ func (t *target) session(ctx context.Context) (*session, error) {
 	deadline := time.Now().Add(t.f.opts.PodRunningTimeout)
 	for {
 		t.mu.Lock()
-		if s := t.sess; s != nil && !s.stale.Load() {
-			s.refs.Add(1)
-			t.mu.Unlock()
-			return s, nil
+		pods := t.cachedPods()
+		pod := t.choosePod(pods)
+		if pod != nil {
+			if s := t.live(pod); s != nil {
+				s.refs.Add(1)
+				t.mu.Unlock()
+				return s, nil
+			}
+			pod = pod.DeepCopy()
 		}
 		changed := t.changed
-		pods := t.cachedPods()
 		t.mu.Unlock()
 
-		pod := pickPod(pods)
 		if pod != nil {
 			s, err := t.newSession(ctx, pod)
 			if err != nil {
 				return nil, err
 			}
+			var switched *Event
 			t.mu.Lock()
-			if t.sess != nil && !t.sess.stale.Load() {
+			if cur := t.live(pod); cur != nil {
 				// Another connection won the race; use its session.
 				s.closeConn()
-				s = t.sess
+				s = cur
 			} else {
-				t.sess = s
+				if t.sessions == nil {
+					t.sessions = map[string]*session{}
+				}
+				t.sessions[pod.Name] = s
 				if t.all == nil {
 					t.all = map[*session]struct{}{}
 				}
 				t.all[s] = struct{}{}
+				if !t.spread() {
+					if t.pinned != "" && t.pinned != pod.Name {
+						switched = &Event{Kind: EventPodSwitched, Target: t.spec.String(), Pod: pod.Name,
+							Message: "new connections go to pod " + pod.Name + " instead of " + t.pinned}
+					}
+					t.pinned = pod.Name
+				}
 			}
 			s.refs.Add(1)
 			t.mu.Unlock()
+			if switched != nil {
+				t.f.emit(*switched)
+			}
 			return s, nil
 		}
 		wait := time.Until(deadline)
@@ -94,6 +112,16 @@ func (t *target) session(ctx context.Context) (*session, error) {
 		case <-timer.C:
 		}
 	}
+}
+
+// live returns the usable session to pod (this very pod, not an earlier one
+// of the same name), or nil. t.mu is held.
+func (t *target) live(pod *corev1.Pod) *session {
+	s := t.sessions[pod.Name]
+	if s == nil || s.stale.Load() || s.pod.UID != pod.UID {
+		return nil
+	}
+	return s
 }
 
 // newSession reads what a connection to pod needs — its container ports, the
@@ -115,7 +143,7 @@ func (t *target) newSession(ctx context.Context, pod *corev1.Pod) (*session, err
 		}
 		ports[p.Remote] = cp
 	}
-	src, err := t.f.secretSource(ctx, t.resolver.secretFor(svc))
+	src, err := t.f.credentialSource(ctx, t.resolver.secretFor(svc))
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +181,8 @@ func (t *target) forget(s *session) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.all, s)
-	if t.sess == s {
-		t.sess = nil
+	if t.sessions[s.pod.Name] == s {
+		delete(t.sessions, s.pod.Name)
 	}
 }
 

@@ -92,7 +92,7 @@ func (f *Forwarder) handshakePod(ctx context.Context, s *session, creds *Cluster
 	cancel()
 	if err != nil {
 		data.Reset()
-		return nil, kubelet.explain(fmt.Errorf("mTLS handshake with pod %s (credentials from secret %s): %v", s.pod.Name, creds.Source, err))
+		return nil, kubelet.explain(fmt.Errorf("mTLS handshake with pod %s (credentials from %s): %v", s.pod.Name, creds.origin, err))
 	}
 	return &podConn{sess: s, data: data, errs: errs, reader: reader, stream: stream, tls: remote, kubelet: kubelet}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
@@ -49,13 +50,14 @@ type PodDialer interface {
 // NewAPIServerDialer dials pods through the API server of cfg, as kubectl
 // port-forward does, with the given transport.
 func NewAPIServerDialer(cfg *rest.Config, client kubernetes.Interface, t Transport) PodDialer {
-	return &apiServerDialer{config: cfg, client: client, transport: t}
+	return &apiServerDialer{config: cfg, client: client, transport: t, keepAlive: DefaultKeepAlive}
 }
 
 type apiServerDialer struct {
 	config    *rest.Config
 	client    kubernetes.Interface
 	transport Transport
+	keepAlive time.Duration // ping period; 0 turns pings off (see keepalive.go)
 }
 
 func (d *apiServerDialer) DialPod(namespace, pod string) (httpstream.Connection, error) {
@@ -63,7 +65,7 @@ func (d *apiServerDialer) DialPod(namespace, pod string) (httpstream.Connection,
 		return nil, errors.New("no Kubernetes API server configured")
 	}
 	u := d.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(namespace).Name(pod).SubResource("portforward").URL()
-	rt, upgrader, err := spdy.RoundTripperFor(d.config)
+	rt, upgrader, err := spdyRoundTripperFor(d.config, d.keepAlive)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +74,7 @@ func (d *apiServerDialer) DialPod(namespace, pod string) (httpstream.Connection,
 	status := &statusRecorder{next: rt}
 	var dialer httpstream.Dialer = spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: status}, http.MethodPost, u)
 	if d.transport != TransportSPDY {
-		ws, err := portforward.NewSPDYOverWebsocketDialerForStreaming(u, d.config)
+		ws, err := newWebSocketDialer(u, d.config, d.keepAlive)
 		if err != nil {
 			return nil, err
 		}

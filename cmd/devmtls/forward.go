@@ -9,40 +9,20 @@ import (
 
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/compose"
-	"github.com/devmtls/devmtls/internal/kubeconfig"
+	"github.com/devmtls/devmtls/internal/kubeconn"
 	"github.com/devmtls/devmtls/portforward"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
 
-// kubeFlags are kubectl's connection flags, spelled as kubectl spells them.
-type kubeFlags struct {
-	kubeconfig string
-	context    string
-	namespace  string
-}
-
-func (k *kubeFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&k.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
-	cmd.Flags().StringVar(&k.context, "context", "", "the kubeconfig context to use")
-	cmd.Flags().StringVarP(&k.namespace, "namespace", "n", "", "namespace of the targets (default: the context's namespace)")
-}
-
-// load builds a REST config and namespace the way kubectl does.
-func (k *kubeFlags) load() (*rest.Config, string, error) {
-	cfg, ns, err := kubeconfig.Load(kubeconfig.Options{Kubeconfig: k.kubeconfig, Context: k.context, Namespace: k.namespace})
-	var fe *kubeconfig.FileError
-	if errors.As(err, &fe) {
-		return nil, "", usageErrorf("%v", err)
-	}
-	return cfg, ns, err
-}
-
 // forwardOptions backs `devmtls forward`.
 type forwardOptions struct {
 	g                 *globalOptions
-	kube              kubeFlags
+	kube              *kubeconn.Flags
+	verbosity         int
+	file              string
+	logFormat         string
 	addresses         []string
 	secret            string
 	serverName        string
@@ -50,17 +30,22 @@ type forwardOptions struct {
 	protocol          string
 	transport         string
 	podRunningTimeout time.Duration
+	tuning            forwardTuning
 
 	targets []portforward.Target
 	opts    portforward.Options
 	// live serves the dev credentials on the local side (--local tls).
 	live *certs.Live
+	// entries are what -f declares, one forward each.
+	entries []fileEntry
+	// fileVars are the NAME_ADDR lines for -f.
+	fileVars []addrVar
 }
 
 func newForwardCmd(g *globalOptions) *cobra.Command {
-	o := &forwardOptions{g: g}
+	o := &forwardOptions{g: g, kube: kubeconn.NewFlags()}
 	cmd := &cobra.Command{
-		Use:   "forward TYPE/NAME [LOCAL:]REMOTE... [TYPE/NAME [LOCAL:]REMOTE...]...",
+		Use:   "forward (TYPE/NAME [LOCAL:]REMOTE... [TYPE/NAME [LOCAL:]REMOTE...]... | -f FILE)",
 		Short: "Forward local ports to pods, speaking mTLS to them",
 		Long: `Forward local ports to pods, services, deployments, statefulsets or replicasets,
 like kubectl port-forward, but:
@@ -83,12 +68,49 @@ Without --server-name, the pod's certificate is verified against the Secret's
 CA (or, without a CA, against the certificate itself: a self-signed
 certificate that is its own trust anchor) but not against a host name, since
 such certificates often carry none; set --server-name (or the Service
-annotation devmtls.dev/server-name) to check one.`,
+annotation devmtls.dev/server-name) to check one.
+
+The cluster connection takes kubectl's own flags (--kubeconfig, --context,
+-n, --as, --as-group, --token, --server, --request-timeout,
+--insecure-skip-tls-verify, --certificate-authority, --tls-server-name …,
+from kubectl's library), and KUBECONFIG is merged as kubectl merges it.
+
+With -f FILE, every forward FILE declares is served by this one process,
+without Docker. FILE is a forwards file, whose only key, forwards:, holds the
+list x-devmtls.forwards holds in a compose file (target, ports, and per entry
+namespace, context, secret or creds, server_name, protocol, as), or a compose
+file, whose x-devmtls.forwards is used. -n and --context are the defaults of
+entries that set none. A table of what listens where goes to stderr, and
+NAME_ADDR=HOST:PORT lines to stdout once everything listens. The ports are
+stable: in a compose project (or any environment with dev credentials) they
+are the environment's own, the same that devmtls env and devmtls ide give.
+
+Completion of contexts, namespaces, TYPE/NAME and ports comes from the
+cluster, each call bounded to 2 seconds; set it up with
+  source <(devmtls completion bash)      # or zsh, fish, powershell`,
 		Example: `  devmtls forward svc/orders 8443:443
   devmtls forward svc/orders :https deploy/payments 9443:8443 -n shop
   devmtls forward --protocol postgres svc/db 5432
-  devmtls forward --local plain svc/orders 8080:443   # then: curl http://127.0.0.1:8080`,
-		Args: cobra.MinimumNArgs(1),
+  devmtls forward --local plain svc/orders 8080:443   # then: curl http://127.0.0.1:8080
+  devmtls forward --context staging --as jane -n shop svc/orders 8443:443
+
+  # Without read access to Secrets: the cluster keypair from files
+  # (cert/key/ca or tls.crt/tls.key/ca.crt)
+  devmtls forward --cluster-creds ~/creds/shop svc/orders 8443:443
+
+  # Everything a forwards file (or a compose file) declares, in one process;
+  # the NAME_ADDR lines on stdout are ready for a shell or a dotenv file:
+  devmtls forward -f forwards.yaml > forwards.env &
+  set -a; . ./forwards.env; set +a      # once it has started: $ORDERS_ADDR …
+  devmtls forward -f compose.yaml       # the project's x-devmtls.forwards, without Docker
+
+  # forwards.yaml
+  forwards:
+    - {target: svc/orders, namespace: shop, ports: ["443"]}
+    - {target: deploy/billing, namespace: billing, context: staging,
+       creds: ./billing-creds, ports: ["8443:https"]}`,
+		Args:              o.args,
+		ValidArgsFunction: o.completeArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := o.Complete(c, args); err != nil {
 				return err
@@ -99,7 +121,7 @@ annotation devmtls.dev/server-name) to check one.`,
 			return o.Run(c.Context())
 		},
 	}
-	o.kube.add(cmd)
+	o.addKubeFlags(cmd)
 	fl := cmd.Flags()
 	fl.StringSliceVar(&o.addresses, "address", []string{"localhost"}, "addresses to listen on (comma-separated); anything but loopback requires --local tls")
 	fl.StringVar(&o.secret, "secret", "", "Secret holding the cluster's mTLS keypair (default: the Service's devmtls.dev/secret annotation, else mtls)")
@@ -108,13 +130,22 @@ annotation devmtls.dev/server-name) to check one.`,
 	fl.StringVar(&o.protocol, "protocol", "tcp", "tcp, or postgres to negotiate TLS with PostgreSQL's SSLRequest on both sides")
 	fl.StringVar(&o.transport, "transport", "auto", "how streams reach the API server: auto (WebSocket, falling back to SPDY, as kubectl), websocket or spdy")
 	fl.DurationVar(&o.podRunningTimeout, "pod-running-timeout", portforward.DefaultPodRunningTimeout, "how long to wait for a Running and Ready pod")
+	o.tuning.add(fl) // --pin, --cluster-creds, --keepalive: forwardtuning.go
+	o.addFileFlags(cmd)
 	return cmd
 }
 
 func (o *forwardOptions) Complete(cmd *cobra.Command, args []string) error {
-	targets, err := portforward.ParseArgs(args)
-	if err != nil {
-		return usageErrorf("%v", err)
+	ctx := cmd.Context()
+	if err := o.completeLogging(); err != nil {
+		return err
+	}
+	var targets []portforward.Target
+	if o.file == "" {
+		var err error
+		if targets, err = portforward.ParseArgs(args); err != nil {
+			return usageErrorf("%v", err)
+		}
 	}
 	o.targets = targets
 	local := portforward.LocalMode(o.local)
@@ -140,45 +171,30 @@ func (o *forwardOptions) Complete(cmd *cobra.Command, args []string) error {
 			fmt.Fprintf(o.g.stderr, "devmtls forward: "+format+"\n", args...)
 		},
 	}
-	if o.local == "" || local == portforward.LocalTLS {
-		dir, err := o.g.envDir()
-		if err != nil {
-			return err
-		}
-		store := &certs.Store{Dir: dir}
-		var creds *certs.Credentials
-		if o.local == "" {
-			// The default follows the environment: mTLS when it has credentials.
-			creds, err = store.Load(cmd.Context())
-			if errors.Is(err, fs.ErrNotExist) {
-				creds, err = nil, nil
-			}
-		} else {
-			var res *certs.Result
-			if res, err = store.Ensure(cmd.Context(), certs.Request{}); err == nil {
-				creds = res.Credentials
-			}
-		}
-		if err != nil {
-			return err
-		}
-		if creds != nil {
-			// A live source: a rotation or renewal by another devmtls, or
-			// the renewal this forward makes itself when it runs for
-			// long, reaches new connections without a restart.
-			o.live, err = compose.LiveCredentials(store, creds, o.opts.Logf)
-			if err != nil {
-				return err
-			}
-			o.opts.Local = portforward.LocalTLS
-			o.opts.LocalTLS = o.live.ServerConfig()
+	if err := o.tuning.apply(cmd.Flags(), &o.opts); err != nil {
+		return err
+	}
+	if o.opts.Events, err = o.events(); err != nil {
+		return err
+	}
+	if o.logFormat == portforward.LogFormatJSON {
+		// Every line on stderr is then an event that parses on its own.
+		events := o.opts.Events
+		o.opts.Logf = func(format string, args ...any) {
+			events(portforward.Event{Kind: portforward.EventLog, Message: fmt.Sprintf(format, args...)})
 		}
 	}
-	cfg, ns, err := o.kube.load()
+	if o.file != "" {
+		return o.completeFile(cmd)
+	}
+	dir, err := o.g.envDir()
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	if err := o.completeLocal(ctx, dir, certs.Request{}); err != nil {
+		return err
+	}
+	cfg, client, ns, err := o.connect("", "")
 	if err != nil {
 		return err
 	}
@@ -186,7 +202,68 @@ func (o *forwardOptions) Complete(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// completeLocal sets up what local clients speak: mTLS with the dev keypair
+// of the environment in dir (req is what to ensure for --local tls), or plain
+// TCP. Without --local it follows the environment: mTLS when it has
+// credentials.
+func (o *forwardOptions) completeLocal(ctx context.Context, dir string, req certs.Request) error {
+	if o.local != "" && o.opts.Local != portforward.LocalTLS {
+		return nil
+	}
+	store := &certs.Store{Dir: dir}
+	var creds *certs.Credentials
+	var err error
+	if o.local == "" {
+		creds, err = store.Load(ctx)
+		if errors.Is(err, fs.ErrNotExist) {
+			creds, err = nil, nil
+		}
+	} else {
+		var res *certs.Result
+		if res, err = store.Ensure(ctx, req); err == nil {
+			creds = res.Credentials
+		}
+	}
+	if err != nil || creds == nil {
+		return err
+	}
+	// A live source: a rotation or renewal by another devmtls, or the
+	// renewal this forward makes itself when it runs for long, reaches new
+	// connections without a restart.
+	if o.live, err = compose.LiveCredentials(store, creds, o.opts.Logf); err != nil {
+		return err
+	}
+	o.opts.Local = portforward.LocalTLS
+	o.opts.LocalTLS = o.live.ServerConfig()
+	return nil
+}
+
+// connect loads kubectl's connection flags, with context and namespace
+// replacing --context and -n when set (a forwards file entry's own).
+func (o *forwardOptions) connect(context, namespace string) (*rest.Config, kubernetes.Interface, string, error) {
+	cfg, ns, err := o.kube.Load(context, namespace)
+	if err != nil {
+		if errors.As(err, new(*kubeconn.FileError)) {
+			return nil, nil, "", usageErrorf("%v", err)
+		}
+		return nil, nil, "", err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	return cfg, client, ns, nil
+}
+
 func (o *forwardOptions) Validate() error {
+	if o.file != "" {
+		for _, e := range o.entries {
+			if err := e.opts.Validate(); err != nil {
+				return usageErrorf("%s: forward %s: %v", o.file, e.fwd.As, err)
+			}
+		}
+		return nil
+	}
 	if err := o.opts.Validate(); err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -194,6 +271,9 @@ func (o *forwardOptions) Validate() error {
 }
 
 func (o *forwardOptions) Run(ctx context.Context) error {
+	if o.file != "" {
+		return o.runFile(ctx)
+	}
 	f, err := portforward.New(o.opts)
 	if err != nil {
 		return err

@@ -318,12 +318,9 @@ func printForwardsStatus(w io.Writer, s statusJSON) {
 	}
 	fmt.Fprintf(w, "Forwards:     process %d, up since %s\n", s.Forwards.PID, s.Forwards.StartedAt.Local().Format("2006-01-02 15:04:05"))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  FORWARD\tTARGET\tCONTAINERS\tHOST\tRELAY\tPOD\tCONNECTIONS\tDEV CERT\tCLUSTER CERT\tLAST ERROR")
+	fmt.Fprintln(tw, "  FORWARD\tTARGET\tCONTAINERS\tHOST\tRELAY\tPODS (OPEN/TOTAL)\tCONNECTIONS\tDEV CERT\tCLUSTER CERT\tLAST ERROR")
 	for _, f := range s.Forwards.Forwards {
-		pod, lastErr := f.Pod, f.LastError
-		if pod == "" {
-			pod = "-"
-		}
+		pod, lastErr := podsColumn(f), f.LastError
 		if lastErr == "" {
 			lastErr = "-"
 		} else if f.LastErrorAt != "" {
@@ -337,4 +334,17 @@ func printForwardsStatus(w io.Writer, s statusJSON) {
 			orDash(strings.Join(f.Containers, ",")), strings.Join(f.Host, ","), relayColumn(f), pod, f.Active, f.Total, dev, shortFingerprint(f.ClusterFingerprint), lastErr)
 	}
 	tw.Flush()
+}
+
+// podsColumn names the pods of a forward with their connections, open/total
+// ("orders-a 2/10, orders-b 1/9"), or the pod it is pinned to.
+func podsColumn(f hybrid.ForwardState) string {
+	if len(f.Pods) == 0 {
+		return orDash(f.Pod)
+	}
+	parts := make([]string, 0, len(f.Pods))
+	for _, p := range f.Pods {
+		parts = append(parts, fmt.Sprintf("%s %d/%d", p.Pod, p.Open, p.Total))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/devmtls/devmtls/hybrid"
+	"github.com/devmtls/devmtls/portforward"
 )
 
 // TestStatusWithoutDocker: with the Docker daemon unreachable, status still
@@ -55,5 +58,22 @@ func TestCertsSummaryNamesEachFile(t *testing.T) {
 	}
 	if out := mustCLI(t, "certs", "--mode", "ca"); !strings.Contains(out, "  files:    cert, key, ca, key+cert, services/api/, services/db/\n") {
 		t.Errorf("ca mode:\n%s", out)
+	}
+}
+
+// TestStatusShowsConnectionsPerPod: a spreading forward lists each pod with
+// its open and total connections; a forward without counts shows its pod.
+func TestStatusShowsConnectionsPerPod(t *testing.T) {
+	var b strings.Builder
+	printForwardsStatus(&b, statusJSON{Forwards: &hybrid.State{PID: 42, Forwards: []hybrid.ForwardState{
+		{As: "orders", Target: "svc/orders", Namespace: "shop", Host: []string{"127.0.0.1:41000"},
+			Pods: []portforward.PodStats{{Pod: "orders-a", Open: 1, Total: 7}, {Pod: "orders-b", Open: 0, Total: 6}}},
+		{As: "db", Target: "pod/db-0", Namespace: "shop", Host: []string{"127.0.0.1:41001"}, Pod: "db-0"},
+	}}})
+	out := b.String()
+	for _, want := range []string{"PODS (OPEN/TOTAL)", "orders-a 1/7, orders-b 0/6", "db-0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status does not show %q:\n%s", want, out)
+		}
 	}
 }

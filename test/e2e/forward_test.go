@@ -174,8 +174,16 @@ func TestForwardSurvivesPodRestart(t *testing.T) {
 		t.Fatalf("1 GiB after the restart: %v\n%s", err, f.stderr)
 	}
 	conn.Close()
-	if n := strings.Count(f.stderr.String(), "\n"); n > 10 {
-		t.Errorf("the restart produced %d log lines; failures must be logged once per cause:\n%s", n, f.stderr)
+	// Every connection is an event (opened, closed); what is counted is the
+	// rest: failures must be logged once per cause.
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(f.stderr.String()), "\n") {
+		if !strings.Contains(line, " opened ") && !strings.Contains(line, " closed ") && !strings.Contains(line, " listening ") {
+			n++
+		}
+	}
+	if n > 10 {
+		t.Errorf("the restart produced %d log lines besides connection events; failures must be logged once per cause:\n%s", n, f.stderr)
 	}
 }
 

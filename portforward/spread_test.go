@@ -1,0 +1,333 @@
+package portforward
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/devmtls/devmtls/certs"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+// dataStreams is how many connections the fake kubelet forwarded to pod.
+func (r *rig) dataStreams(pod string) int {
+	return len(r.kubelet.remoteStreams(pod, "data"))
+}
+
+// echoMany makes n connections one after the other, each echoing.
+func (r *rig) echoMany(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		c := r.dial()
+		if err := echoed(c, 512); err != nil {
+			t.Fatalf("connection %d: %v\n%s", i, err, r.logs)
+		}
+		c.Close()
+	}
+}
+
+// statsOf returns the per-pod counts of the rig's target, by pod.
+func statsOf(f *Forwarder) map[string]PodStats {
+	out := map[string]PodStats{}
+	for _, p := range f.Stats()[0].Pods {
+		out[p.Pod] = p
+	}
+	return out
+}
+
+// TestForwardSpreadsOverReadyPods: a service target sends new connections
+// round-robin over its Ready pods, one stream connection per pod, never to a
+// pod that is not Ready; a pod that leaves Ready leaves the rotation at once.
+func TestForwardSpreadsOverReadyPods(t *testing.T) {
+	r := newRig(t)
+	for _, p := range []string{"orders-a", "orders-b", "orders-c"} {
+		r.addPod(p, true)
+	}
+	r.addPod("orders-x", false)
+	var mu sync.Mutex
+	var events []Event
+	if err := r.start(func(o *Options) {
+		o.Events = func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.echoMany(t, 30)
+	for _, p := range []string{"orders-a", "orders-b", "orders-c"} {
+		if n := r.dataStreams(p); n != 10 {
+			t.Errorf("%s got %d of 30 connections; want 10", p, n)
+		}
+		if n := r.kubelet.dialsTo(p); n != 1 {
+			t.Errorf("%s: %d stream connections; want 1, shared by its connections", p, n)
+		}
+	}
+	if n := r.dataStreams("orders-x"); n != 0 {
+		t.Errorf("the pod that is not Ready got %d connections", n)
+	}
+	eventually(t, "every connection is counted as closed", func() bool {
+		st := statsOf(r.f)
+		for _, p := range []string{"orders-a", "orders-b", "orders-c"} {
+			if st[p].Total != 10 || st[p].Open != 0 {
+				return false
+			}
+		}
+		return len(st) == 3
+	})
+
+	r.setReady("orders-c", false)
+	eventually(t, "orders-c leaves the rotation", func() bool {
+		r.f.targets[0].mu.Lock()
+		defer r.f.targets[0].mu.Unlock()
+		return r.f.targets[0].ready == "orders-a,orders-b"
+	})
+	r.echoMany(t, 10)
+	if n := r.dataStreams("orders-c"); n != 10 {
+		t.Errorf("orders-c, not Ready, got %d new connections", n-10)
+	}
+	if a, b := r.dataStreams("orders-a"), r.dataStreams("orders-b"); a+b != 30 || a != 15 {
+		t.Errorf("after orders-c left: orders-a %d, orders-b %d connections in all; want 15 each", a, b)
+	}
+
+	eventually(t, "the last closed event", func() bool { return statsOf(r.f)["orders-b"].Open == 0 && statsOf(r.f)["orders-a"].Open == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	kinds := map[EventKind]int{}
+	var switched Event
+	for _, e := range events {
+		kinds[e.Kind]++
+		if e.Kind == EventPodSwitched {
+			switched = e
+		}
+	}
+	if kinds[EventListening] != 1 || kinds[EventOpened] != 40 || kinds[EventClosed] != 40 {
+		t.Errorf("events %v; want 1 listening, 40 opened, 40 closed", kinds)
+	}
+	if switched.Pod != "orders-a,orders-b" || switched.Target != "svc/orders" {
+		t.Errorf("pod-switched event %+v; want the Ready pods orders-a,orders-b", switched)
+	}
+}
+
+// TestForwardPinKeepsOnePod: with Pin, every connection goes to the pod
+// Ready longest, as kubectl port-forward's do, until it stops being Ready.
+func TestForwardPinKeepsOnePod(t *testing.T) {
+	r := newRig(t)
+	r.addPod("orders-a", true)
+	r.addPod("orders-b", true)
+	var mu sync.Mutex
+	var switched []Event
+	if err := r.start(func(o *Options) {
+		o.Pin = true
+		o.Events = func(e Event) {
+			if e.Kind == EventPodSwitched {
+				mu.Lock()
+				switched = append(switched, e)
+				mu.Unlock()
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.echoMany(t, 10)
+	if a, b := r.dataStreams("orders-a"), r.dataStreams("orders-b"); a != 10 || b != 0 {
+		t.Errorf("pinned: orders-a %d, orders-b %d of 10; want all on orders-a (Ready longest)", a, b)
+	}
+	if st := r.f.Status(); st[0].Pod != "orders-a" {
+		t.Errorf("status pod %q; want orders-a", st[0].Pod)
+	}
+	r.setReady("orders-a", false)
+	eventually(t, "the pinned pod's session is set aside", func() bool {
+		r.f.targets[0].mu.Lock()
+		defer r.f.targets[0].mu.Unlock()
+		return r.f.targets[0].sessions["orders-a"] == nil
+	})
+	r.echoMany(t, 5)
+	if b := r.dataStreams("orders-b"); b != 5 {
+		t.Errorf("after orders-a left Ready, orders-b got %d of 5", b)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(switched) != 1 || switched[0].Pod != "orders-b" || !strings.Contains(switched[0].Message, "instead of orders-a") {
+		t.Errorf("pod-switched events %+v; want one, to orders-b", switched)
+	}
+}
+
+// TestForwardEventsCountBytes: opened and closed events name the pod and
+// addresses, and closed counts the plaintext each way.
+func TestForwardEventsCountBytes(t *testing.T) {
+	r := newRig(t)
+	r.addPod("orders-a", true)
+	closed := make(chan Event, 1)
+	if err := r.start(func(o *Options) {
+		o.Events = func(e Event) {
+			if e.Kind == EventClosed {
+				closed <- e
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := r.dial()
+	if err := echoed(c, 100000); err != nil {
+		t.Fatal(err)
+	}
+	local := c.LocalAddr().String()
+	c.Close()
+	e := <-closed
+	if e.BytesSent != 100000 || e.BytesReceived != 100000 {
+		t.Errorf("closed event counts %d sent, %d received; want 100000 each", e.BytesSent, e.BytesReceived)
+	}
+	if e.Pod != "orders-a" || e.Client != local || e.Local != r.addr || e.Remote != "shop/orders-a:8443" {
+		t.Errorf("closed event %+v", e)
+	}
+}
+
+// TestEventLogger: text is one line per event with key=value pairs; json is
+// one object per line that decodes back to the event.
+func TestEventLogger(t *testing.T) {
+	var b strings.Builder
+	logText, err := NewEventLogger(&b, "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := Event{Kind: EventClosed, Target: "svc/orders", Pod: "orders-a", Local: "127.0.0.1:8443", BytesSent: 3, BytesReceived: 4, Error: "the pod went away"}
+	logText(e)
+	logText(Event{Kind: EventLog, Message: "plain words"})
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 2 || !strings.HasSuffix(lines[0], ` closed target=svc/orders pod=orders-a local=127.0.0.1:8443 sent=3 received=4 error="the pod went away"`) ||
+		!strings.HasSuffix(lines[1], " plain words") {
+		t.Errorf("text log:\n%s", b.String())
+	}
+
+	b.Reset()
+	logJSON, err := NewEventLogger(&b, "JSON")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logJSON(e)
+	logJSON(Event{Kind: EventLog, Message: "with \"quotes\"\nand a newline"})
+	lines = strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("json log has %d lines; want 2:\n%s", len(lines), b.String())
+	}
+	var back Event
+	if err := json.Unmarshal([]byte(lines[0]), &back); err != nil {
+		t.Fatal(err)
+	}
+	back.Time = e.Time
+	if back != e {
+		t.Errorf("decoded %+v\nwant %+v", back, e)
+	}
+	if _, err := NewEventLogger(&b, "yaml"); err == nil || !strings.Contains(err.Error(), "use text or json") {
+		t.Errorf("unknown format: %v", err)
+	}
+}
+
+// writeCreds writes a keypair into dir with the given file names.
+func writeCreds(t *testing.T, dir, certName, keyName string, c *certs.Credentials) {
+	t.Helper()
+	for name, data := range map[string][]byte{certName: c.Top.CertPEM, keyName: c.Top.KeyPEM} {
+		tmp := filepath.Join(dir, "."+name+".tmp")
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// forbidSecrets makes RBAC refuse every request for a Secret.
+func forbidSecrets(r *rig) *int {
+	var calls int
+	r.client.PrependReactor("*", "secrets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		calls++
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Resource: "secrets"}, "mtls", errors.New("RBAC says no"))
+	})
+	return &calls
+}
+
+// TestForwardClusterCredsDir: a user who may not read Secrets is told, in a
+// typed error, to pass --cluster-creds; with the keypair as files the
+// forward works without asking for any Secret, and follows the files when
+// they change (keeping the last good keypair while one is damaged).
+func TestForwardClusterCredsDir(t *testing.T) {
+	r := newRig(t)
+	r.addPod("orders-a", true)
+	calls := forbidSecrets(r)
+	err := r.start(nil)
+	var forbidden *SecretForbiddenError
+	if !errors.As(err, &forbidden) || !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "pass --cluster-creds DIR") {
+		t.Fatalf("without Secret access: %v; want a SecretForbiddenError naming --cluster-creds", err)
+	}
+
+	r = newRig(t)
+	r.addPod("orders-a", true)
+	calls = forbidSecrets(r)
+	dir := t.TempDir()
+	writeCreds(t, dir, "tls.crt", "tls.key", r.cluster)
+	if err := r.start(func(o *Options) { o.ClusterCredsDir = dir }); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.tryEcho(); err != nil {
+		t.Fatal(err)
+	}
+	if *calls != 0 {
+		t.Errorf("with ClusterCredsDir the forward asked for Secrets %d times", *calls)
+	}
+	if got, want := r.clusterFingerprint(), certs.Fingerprint(r.cluster.Top.Certificate); got != want {
+		t.Errorf("status shows cluster certificate %s, want %s", got, want)
+	}
+
+	// A damaged key keeps the last good keypair.
+	if err := os.WriteFile(filepath.Join(dir, "tls.key"), []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the damaged file is reported", func() bool {
+		return strings.Contains(r.logs.String(), "keep presenting the last good certificate")
+	})
+	if err := r.tryEcho(); err != nil {
+		t.Fatalf("with a damaged key file: %v", err)
+	}
+
+	next := clusterKeypair(t, certs.ModeShared)
+	writeCreds(t, dir, "tls.crt", "tls.key", next)
+	r.cluster = next
+	r.servePod("orders-a", echo) // the pod's process restarted with the new keypair
+	eventually(t, "a connection with the new keypair succeeds", func() bool { return r.tryEcho() == nil })
+	if got, want := r.clusterFingerprint(), certs.Fingerprint(next.Top.Certificate); got != want {
+		t.Errorf("status shows cluster certificate %s, want %s", got, want)
+	}
+}
+
+// TestCredentialsFromDir: the article's layout and kubernetes.io/tls's are
+// both read; a missing key names the directory and the files it has.
+func TestCredentialsFromDir(t *testing.T) {
+	c := clusterKeypair(t, certs.ModeShared)
+	for _, names := range [][2]string{{"cert", "key"}, {"tls.crt", "tls.key"}} {
+		dir := t.TempDir()
+		writeCreds(t, dir, names[0], names[1], c)
+		cc, err := CredentialsFromDir(dir)
+		if err != nil {
+			t.Fatalf("%v: %v", names, err)
+		}
+		if !cc.Pinned || !cc.Certificate.Leaf.Equal(c.Top.Certificate) {
+			t.Errorf("%v: not the keypair, or not pinned without a CA", names)
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "cert"), c.Top.CertPEM, 0o600)
+	os.WriteFile(filepath.Join(dir, "README"), []byte("x"), 0o600)
+	_, err := CredentialsFromDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "directory "+dir+" has no private key (looked for files key, tls.key; it has files README, cert)") {
+		t.Errorf("missing key: %v", err)
+	}
+	if _, err := CredentialsFromDir(filepath.Join(dir, "nope")); err == nil || !strings.Contains(err.Error(), "no such directory") {
+		t.Errorf("missing directory: %v", err)
+	}
+}
