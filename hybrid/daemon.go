@@ -64,6 +64,7 @@ func Run(ctx context.Context, envDir string, log io.Writer) error {
 	logf := func(format string, args ...any) {
 		events(portforward.Event{Kind: portforward.EventLog, Message: fmt.Sprintf(format, args...)})
 	}
+	routeKlog(events)
 
 	spec, err := readSpec(d)
 	if err != nil {

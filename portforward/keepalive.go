@@ -9,10 +9,10 @@ import (
 	"time"
 
 	gwebsocket "github.com/gorilla/websocket"
-	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	constants "k8s.io/apimachinery/pkg/util/portforward"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
+	clientspdy "k8s.io/client-go/transport/spdy"
 	"k8s.io/client-go/transport/websocket"
 	"k8s.io/streaming/pkg/httpstream"
 	streamspdy "k8s.io/streaming/pkg/httpstream/spdy"
@@ -29,7 +29,7 @@ import (
 
 // spdyRoundTripperFor is client-go's spdy.RoundTripperFor with the ping period
 // as a parameter.
-func spdyRoundTripperFor(cfg *rest.Config, keepAlive time.Duration) (http.RoundTripper, *spdy.SpdyRoundTripper, error) {
+func spdyRoundTripperFor(cfg *rest.Config, keepAlive time.Duration) (http.RoundTripper, clientspdy.Upgrader, error) {
 	tlsConfig, err := rest.TLSConfigFor(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -38,7 +38,7 @@ func spdyRoundTripperFor(cfg *rest.Config, keepAlive time.Duration) (http.RoundT
 	if cfg.Proxy != nil {
 		proxy = cfg.Proxy
 	}
-	upgrader, err := spdy.NewRoundTripperWithConfig(spdy.RoundTripperConfig{TLS: tlsConfig, Proxier: proxy, PingPeriod: keepAlive})
+	upgrader, err := streamspdy.NewRoundTripperWithConfig(streamspdy.RoundTripperConfig{TLS: tlsConfig, Proxier: proxy, PingPeriod: keepAlive})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -46,7 +46,7 @@ func spdyRoundTripperFor(cfg *rest.Config, keepAlive time.Duration) (http.RoundT
 	if err != nil {
 		return nil, nil, err
 	}
-	return wrapped, upgrader, nil
+	return wrapped, clientspdy.NewUpgraderForStreaming(upgrader), nil
 }
 
 // webSocketDialer is client-go's SPDY-over-WebSocket tunneling dialer with

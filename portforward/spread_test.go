@@ -259,7 +259,7 @@ func forbidSecrets(r *rig) *int {
 func TestForwardClusterCredsDir(t *testing.T) {
 	r := newRig(t)
 	r.addPod("orders-a", true)
-	calls := forbidSecrets(r)
+	forbidSecrets(r)
 	err := r.start(nil)
 	var forbidden *SecretForbiddenError
 	if !errors.As(err, &forbidden) || !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "pass --cluster-creds DIR") {
@@ -268,7 +268,7 @@ func TestForwardClusterCredsDir(t *testing.T) {
 
 	r = newRig(t)
 	r.addPod("orders-a", true)
-	calls = forbidSecrets(r)
+	calls := forbidSecrets(r)
 	dir := t.TempDir()
 	writeCreds(t, dir, "tls.crt", "tls.key", r.cluster)
 	if err := r.start(func(o *Options) { o.ClusterCredsDir = dir }); err != nil {
