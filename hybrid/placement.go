@@ -2,8 +2,6 @@ package hybrid
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,12 +22,11 @@ const placementFile = "placement.json"
 // placementLock is held while the placement is read and rewritten.
 const placementLock = "placement.lock"
 
-// The host ports devmtls chooses from: unprivileged, and below the ephemeral
-// port ranges (Linux 32768-60999, macOS and Windows 49152-65535), so that an
-// outgoing connection's local port never takes one between two runs.
+// The host ports devmtls chooses from: forwards.StablePort's range (see there
+// why).
 const (
-	firstHostPort = 20000
-	lastHostPort  = 32767
+	firstHostPort = forwards.FirstStablePort
+	lastHostPort  = forwards.LastStablePort
 )
 
 // HostPorts maps each forward's declared ports to the host port devmtls
@@ -167,22 +164,15 @@ func (h HostPorts) used() map[int]bool {
 	return out
 }
 
-// choosePort picks a host port: the first, going up from a start derived
-// from seed and wrapping around the range, that is not used and free says
-// is free. The start spreads environments over the range, so two projects
-// rarely probe the same ports.
+// choosePort picks a host port with forwards.StablePort: the start derived
+// from seed spreads environments over the range, so two projects rarely
+// probe the same ports.
 func choosePort(seed string, used map[int]bool, free func(int) bool) (int, error) {
-	sum := sha256.Sum256([]byte(seed))
-	span := lastHostPort - firstHostPort + 1
-	start := int(binary.BigEndian.Uint32(sum[:4]) % uint32(span))
-	const tries = 200
-	for i := range tries {
-		p := firstHostPort + (start+i)%span
-		if !used[p] && free(p) {
-			return p, nil
-		}
+	p, err := forwards.StablePort(seed, used, free)
+	if err != nil {
+		return 0, fmt.Errorf("its host listener: %w", err)
 	}
-	return 0, fmt.Errorf("found no free port for its host listener among %d tried in %d-%d", tries, firstHostPort, lastHostPort)
+	return p, nil
 }
 
 // free reports whether port can be listened on at every address.
