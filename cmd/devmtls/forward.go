@@ -62,6 +62,11 @@ like kubectl port-forward, but:
   * its listeners outlive pods: after a pod restart the next connection goes to
     a Ready replacement; it watches the Secret, so a replaced keypair is used
     from the next connection on;
+  * new connections to a service, deployment, statefulset or replicaset go
+    round-robin over its Ready pods, as the Service would (--pin keeps
+    kubectl's one pod); without Secret access, --cluster-creds DIR reads the
+    cluster keypair from files; idle tunnels are kept alive with pings
+    (--keepalive);
   * one process serves several targets.
 
 Without --server-name, the pod's certificate is verified against the Secret's
