@@ -114,6 +114,9 @@ func onlyPeers(peers []benchPeer) ([]benchPeer, bool) {
 //   - latency: time to the first echoed byte on a new connection (dial,
 //     handshakes, one byte there and back), every client resuming sessions.
 //
+// A fourth peer, devmtls forward --local plain, is the stunnel chain's exact
+// counterpart (plain on loopback, mTLS to the pod) and gets its own row.
+//
 // Each round measures every peer in a rotating order; the rows are the
 // per-round ratios devmtls/peer (above 1: devmtls faster), min/median/max.
 func BenchmarkForward(b *testing.B) {
@@ -122,8 +125,13 @@ func BenchmarkForward(b *testing.B) {
 	s.c.deployMTLS(b, s.ns, "echo", 1, "echo")
 	dev, kube, kaddr := benchPeers(b, s)
 	saddr, stunnelPID := startStunnel(b, stunnel, kaddr, s)
+	// devmtls with a plain loopback side is the stunnel chain's exact
+	// counterpart: plain TCP in, mTLS to the pod out, one process instead of two.
+	plain := runForward(b, forwardCommand(s.c, s.dev.Dir, s.ns, "--local", "plain", "--transport", benchTransport(), "svc/echo", ":443"), 2)
+	plainAddr := plain.ipv4(b, 0)
 	peers, ratios := onlyPeers([]benchPeer{dev, kube,
-		{"stunnel", 0, func() (net.Conn, error) { return net.Dial("tcp", saddr) }}})
+		{"stunnel", 0, func() (net.Conn, error) { return net.Dial("tcp", saddr) }},
+		{"devmtls-plain", plain.cmd.Process.Pid, func() (net.Conn, error) { return net.Dial("tcp", plainAddr) }}})
 	const size = 64 << 20
 	const latencyConns = 20
 	mbps := map[string][]float64{}
@@ -141,13 +149,13 @@ func BenchmarkForward(b *testing.B) {
 			if err != nil {
 				b.Fatalf("%s: %v", p.name, err)
 			}
-			before := cpuOf(s.c.dir, workDir, dev.pid, kube.pid, stunnelPID)
+			before := cpuOf(s.c.dir, workDir, dev.pid, kube.pid, stunnelPID, plain.cmd.Process.Pid)
 			start := time.Now()
 			if err := echoTransfer(conn, size, uint64(i)); err != nil {
 				b.Fatalf("%s: %v", p.name, err)
 			}
 			took := time.Since(start)
-			after := cpuOf(s.c.dir, workDir, dev.pid, kube.pid, stunnelPID)
+			after := cpuOf(s.c.dir, workDir, dev.pid, kube.pid, stunnelPID, plain.cmd.Process.Pid)
 			conn.Close()
 			total := cpuTotal(before, after)
 			mbps[p.name] = append(mbps[p.name], size/took.Seconds()/1e6)
@@ -188,6 +196,8 @@ func BenchmarkForward(b *testing.B) {
 		benchtable.AtLeast(1.3), note("MB/s", mbps, "devmtls", "kubectl")+cpuNote)
 	benchtable.Ratio(b, measure, "kubectl port-forward + stunnel", divide(mbps["devmtls"], mbps["stunnel"]),
 		benchtable.AtLeast(1.6), note("MB/s", mbps, "devmtls", "stunnel"))
+	benchtable.Ratio(b, measure+", devmtls --local plain", "kubectl port-forward + stunnel (both plain on loopback)", divide(mbps["devmtls-plain"], mbps["stunnel"]),
+		benchtable.AtLeast(1.6), note("MB/s", mbps, "devmtls-plain", "stunnel")+"; "+note("CPU ms/MiB, all processes,", cpuPerMiB, "devmtls-plain", "stunnel"))
 	benchtable.Ratio(b, fmt.Sprintf("time to first echoed byte, new connection (%s)", benchTransport()), "kubectl port-forward, client doing mTLS",
 		divide(latency["kubectl"], latency["devmtls"]), benchtable.AtLeast(1.0), note("ms", latency, "devmtls", "kubectl", "stunnel"))
 	b.ReportMetric(benchtable.SpreadOf(divide(mbps["devmtls"], mbps["kubectl"])).Median, "throughput-x-kubectl")
@@ -216,6 +226,8 @@ func BenchmarkForwardParallel(b *testing.B) {
 	dev, kube, _ := benchPeers(b, s)
 	peers, ratios := onlyPeers([]benchPeer{dev, kube})
 	mbps := map[string][]float64{}
+	cpuPerMiB := map[string][]float64{} // as in BenchmarkForward
+	busyCores := map[string][]float64{}
 	for i := 0; b.Loop(); i++ {
 		for k := range peers {
 			p := peers[(i+k)%len(peers)]
@@ -228,6 +240,7 @@ func BenchmarkForwardParallel(b *testing.B) {
 				open[j] = c
 			}
 			errs := make(chan error, conns)
+			before := cpuOf(s.c.dir, workDir, dev.pid, kube.pid)
 			start := time.Now()
 			var wg sync.WaitGroup
 			for j, c := range open {
@@ -235,6 +248,12 @@ func BenchmarkForwardParallel(b *testing.B) {
 			}
 			wg.Wait()
 			took := time.Since(start)
+			after := cpuOf(s.c.dir, workDir, dev.pid, kube.pid)
+			total := cpuTotal(before, after)
+			cpuPerMiB[p.name] = append(cpuPerMiB[p.name], float64(total.Milliseconds())/(conns*size>>20))
+			busyCores[p.name] = append(busyCores[p.name], total.Seconds()/took.Seconds())
+			b.Logf("%s: %.1f MB/s; CPU ms: %s; all %d ms = %.2f cores busy",
+				p.name, conns*size/took.Seconds()/1e6, cpuSince(before, after), total.Milliseconds(), total.Seconds()/took.Seconds())
 			close(errs)
 			for err := range errs {
 				if err != nil {
@@ -256,7 +275,9 @@ func BenchmarkForwardParallel(b *testing.B) {
 	r := divide(mbps["devmtls"], mbps["kubectl"])
 	b.ReportMetric(benchtable.SpreadOf(r).Median, "throughput-x-kubectl")
 	benchtable.Ratio(b, fmt.Sprintf("8 connections at once, aggregate (%s)", benchTransport()), "kubectl port-forward, 8 clients doing mTLS", r,
-		benchtable.AtLeast(1.5), fmt.Sprintf("MB/s min/med/max: devmtls %s, kubectl %s", benchtable.SpreadOf(mbps["devmtls"]), benchtable.SpreadOf(mbps["kubectl"])))
+		benchtable.AtLeast(1.5), fmt.Sprintf("MB/s min/med/max: devmtls %s, kubectl %s; CPU ms/MiB, all processes: devmtls %s, kubectl %s; cores busy: devmtls %s, kubectl %s",
+			benchtable.SpreadOf(mbps["devmtls"]), benchtable.SpreadOf(mbps["kubectl"]), benchtable.SpreadOf(cpuPerMiB["devmtls"]), benchtable.SpreadOf(cpuPerMiB["kubectl"]),
+			benchtable.SpreadOf(busyCores["devmtls"]), benchtable.SpreadOf(busyCores["kubectl"])))
 }
 
 // startStunnel runs an stunnel client: plain TCP in, mTLS with the cluster
