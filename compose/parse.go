@@ -3,7 +3,6 @@ package compose
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,7 +82,17 @@ func scalarString(v any) (string, bool) {
 	return "", false
 }
 
-var ownerRE = regexp.MustCompile(`^([0-9]{1,10})(?::([0-9]{1,10}))?$`)
+// splitOwner splits "uid" or "uid:gid" (1 to 10 digits each) — what
+// ^([0-9]{1,10})(?::([0-9]{1,10}))?$ accepts, checked by hand because a
+// package-level regexp is compiled at every devmtls start. gid is "" without
+// a colon.
+func splitOwner(s string) (uid, gid string, ok bool) {
+	uid, gid, colon := strings.Cut(s, ":")
+	if len(uid) > 10 || !allDigits(uid) || colon && (len(gid) > 10 || !allDigits(gid)) {
+		return "", "", false
+	}
+	return uid, gid, true
+}
 
 // parseOwner reads "uid", "uid:gid" or a bare number. Names cannot be used:
 // they only mean something inside the image, and devmtls sets the owner on
@@ -94,15 +103,15 @@ func parseOwner(p string, v any) (Owner, error) {
 		return Owner{}, fieldErr(p, "must be a numeric \"uid:gid\" string, got %s", describe(v))
 	}
 	s = strings.TrimSpace(s)
-	m := ownerRE.FindStringSubmatch(s)
-	if m == nil {
+	uidStr, gidStr, ok := splitOwner(s)
+	if !ok {
 		return Owner{}, fieldErr(p, "must be a numeric \"uid:gid\" such as \"999:999\" (user names only exist inside the image), got %q", s)
 	}
-	uid, err1 := strconv.ParseUint(m[1], 10, 31)
+	uid, err1 := strconv.ParseUint(uidStr, 10, 31)
 	gid := uid
 	var err2 error
-	if m[2] != "" {
-		gid, err2 = strconv.ParseUint(m[2], 10, 31)
+	if gidStr != "" {
+		gid, err2 = strconv.ParseUint(gidStr, 10, 31)
 	}
 	if err1 != nil || err2 != nil {
 		return Owner{}, fieldErr(p, "uid and gid must be below 2^31, got %q", s)

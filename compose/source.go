@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"go.yaml.in/yaml/v4"
@@ -49,7 +48,30 @@ func (s *sourceFiles) raw(file string) map[string]any {
 	return m
 }
 
-var indexSuffix = regexp.MustCompile(`\[[0-9]+\]$`)
+// trimIndex drops a trailing list index ("files[2]" -> "files"); by hand
+// rather than with a package-level regexp, which every devmtls start would
+// compile.
+func trimIndex(k string) string {
+	body, ok := strings.CutSuffix(k, "]")
+	if !ok {
+		return k
+	}
+	i := strings.LastIndexByte(body, '[')
+	if i < 0 || !allDigits(body[i+1:]) {
+		return k
+	}
+	return body[:i]
+}
+
+// allDigits reports whether s is one or more ASCII digits.
+func allDigits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // splitPath turns "services.my.svc.x-devmtls.files.cert" into the service
 // name ("" for top-level fields) and the keys below x-devmtls, dropping list
@@ -68,7 +90,7 @@ func splitPath(p string) (service string, keys []string) {
 		return service, nil
 	}
 	for _, k := range strings.Split(rest, ".") {
-		keys = append(keys, indexSuffix.ReplaceAllString(k, ""))
+		keys = append(keys, trimIndex(k))
 	}
 	return service, keys
 }

@@ -5,7 +5,6 @@ package hostenv
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/devmtls/devmtls/certs"
@@ -66,12 +65,22 @@ type Input struct {
 	Extra []Var
 }
 
-var varName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// isVarName reports whether name matches ^[A-Za-z_][A-Za-z0-9_]*$, checked by
+// hand because a package-level regexp is compiled at every devmtls start.
+func isVarName(name string) bool {
+	for i := range len(name) {
+		c := name[i]
+		if c != '_' && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return name != ""
+}
 
 // ValidateName checks that name is a portable environment variable name: every
 // shell, dotenv parser and IDE accepts it.
 func ValidateName(name string) error {
-	if !varName.MatchString(name) {
+	if !isVarName(name) {
 		return fmt.Errorf("invalid environment variable name %q: use letters, digits and '_', not starting with a digit", name)
 	}
 	return nil

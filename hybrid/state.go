@@ -7,14 +7,33 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"regexp"
+	"strings"
 
 	"github.com/devmtls/devmtls/internal/envdir"
 )
 
-// startPattern bounds what a recorded process start may look like: digits
-// (clock ticks, or seconds.microseconds, or Windows file time), no more.
-var startPattern = regexp.MustCompile(`^[0-9]{1,24}(\.[0-9]{1,9})?$`)
+// isProcessStart bounds what a recorded process start may look like: digits
+// (clock ticks, or seconds.microseconds, or Windows file time), no more —
+// ^[0-9]{1,24}(\.[0-9]{1,9})?$ checked by hand, because a package-level
+// regexp is compiled at every devmtls start, even `devmtls version`.
+func isProcessStart(s string) bool {
+	whole, frac, dotted := strings.Cut(s, ".")
+	return digitsOnly(whole, 1, 24) && (!dotted || digitsOnly(frac, 1, 9))
+}
+
+// digitsOnly reports whether s is between lo and hi ASCII digits long and
+// nothing else.
+func digitsOnly(s string, lo, hi int) bool {
+	if len(s) < lo || len(s) > hi {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // parseState reads a state.json the process wrote. The file lives in a
 // directory that may come from a cloned repository, so everything devmtls
@@ -29,7 +48,7 @@ func parseState(p string, data []byte) (*State, error) {
 	switch {
 	case st.PID <= 1 || st.PID > 1<<22:
 		return nil, fmt.Errorf("%s is damaged (pid %d is not a process devmtls starts); run devmtls up again", p, st.PID)
-	case st.Start != "" && !startPattern.MatchString(st.Start):
+	case st.Start != "" && !isProcessStart(st.Start):
 		return nil, fmt.Errorf("%s is damaged (start %q is not a process start time); run devmtls up again", p, st.Start)
 	case st.EnvDir != "" && !filepath.IsAbs(st.EnvDir):
 		return nil, fmt.Errorf("%s is damaged (env_dir %q is not absolute); run devmtls up again", p, st.EnvDir)

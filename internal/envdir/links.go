@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
@@ -33,11 +32,28 @@ const (
 // its ".." prefix.
 const GenerationLayout = "2006_01_02_15_04_05.000000000"
 
-var generationName = regexp.MustCompile(`^\.\.[0-9]{4}_[0-9]{2}_[0-9]{2}_[0-9]{2}_[0-9]{2}_[0-9]{2}\.[0-9]{9}$`)
+// generationShape is a generation directory's name with every digit shown as
+// '0': IsGeneration compares against it byte by byte instead of compiling a
+// regexp at every devmtls start.
+const generationShape = "..0000_00_00_00_00_00.000000000"
 
 // IsGeneration reports whether name has the form of a generation directory's
 // name.
-func IsGeneration(name string) bool { return generationName.MatchString(name) }
+func IsGeneration(name string) bool {
+	if len(name) != len(generationShape) {
+		return false
+	}
+	for i := range len(name) {
+		if generationShape[i] == '0' {
+			if name[i] < '0' || name[i] > '9' {
+				return false
+			}
+		} else if name[i] != generationShape[i] {
+			return false
+		}
+	}
+	return true
+}
 
 // VisibleTarget is the target of the visible link for name.
 func VisibleTarget(name string) string { return DataLink + "/" + name }

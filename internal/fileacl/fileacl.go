@@ -6,20 +6,41 @@ package fileacl
 
 import (
 	"fmt"
-	"regexp"
+	"strings"
 )
 
-// sidPattern is the string form of a Windows security identifier
-// (S-1-<authority>-<sub-authorities>), the only thing OwnerOnlySDDL inserts
-// into the descriptor it builds.
-var sidPattern = regexp.MustCompile(`^S-1-[0-9]+(-[0-9]+)+$`)
+// isSID reports whether sid has the string form of a Windows security
+// identifier (S-1-<authority>-<sub-authorities>, i.e. ^S-1-[0-9]+(-[0-9]+)+$),
+// the only thing OwnerOnlySDDL inserts into the descriptor it builds. Checked
+// by hand: a package-level regexp would be compiled at every devmtls start.
+func isSID(sid string) bool {
+	rest, ok := strings.CutPrefix(sid, "S-1-")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "-")
+	if len(parts) < 2 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" {
+			return false
+		}
+		for i := range len(p) {
+			if p[i] < '0' || p[i] > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // OwnerOnlySDDL is the security descriptor, in SDDL, of a file that only the
 // user with SID sid may use: a discretionary ACL with one entry granting that
 // user full access ("A;;FA;;;SID"), marked protected ("P") so that nothing is
 // inherited from the directory.
 func OwnerOnlySDDL(sid string) (string, error) {
-	if !sidPattern.MatchString(sid) {
+	if !isSID(sid) {
 		return "", fmt.Errorf("%q is not a Windows security identifier", sid)
 	}
 	return "D:P(A;;FA;;;" + sid + ")", nil
