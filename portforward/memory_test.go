@@ -1,0 +1,110 @@
+package portforward
+
+import (
+	"crypto/tls"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestMemoryPerConnection holds 200 forwarded connections that have each
+// echoed 256 KiB (what BenchmarkForwardMemory in test/e2e does through a real
+// cluster) and reports what each costs the Forwarder: heap in use, stacks and
+// goroutines, measured after a GC with every connection still open and past
+// relayIdleRelease. The fake kubelet's streams and the pods' TLS servers run
+// in this process too; their share is measured with the Forwarder's relays
+// idle, so the bound covers the whole rig: generous, but it fails when a
+// buffer per connection comes back (a batch or chunk kept after idling costs
+// 32-256 KiB per connection, well over the bound). DEVMTLS_MEMPROFILE names a
+// file for the heap profile.
+func TestMemoryPerConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 200 connections")
+	}
+	const conns = 200
+	const perConn = 256 << 10
+	r := newRig(t)
+	r.addPod("orders-0", true)
+	if err := r.start(nil); err != nil {
+		t.Fatal(err)
+	}
+	warm := r.dial()
+	if err := echoed(warm, 1); err != nil {
+		t.Fatal(err)
+	}
+	before := measure()
+	held := make([]*tls.Conn, conns)
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for i := range held {
+		held[i] = r.dial()
+		wg.Go(func() { errs <- echoed(held[i], perConn) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	peak := measure()
+	time.Sleep(2 * relayIdleRelease)
+	after := measure()
+	if path := os.Getenv("DEVMTLS_MEMPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
+	per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / conns / 1024 }
+	t.Logf("per connection (whole rig: forwarder, fake kubelet, pod servers, clients):")
+	t.Logf("  right after the echoes: heap %.1f KiB, stacks %.1f KiB, goroutines %.1f",
+		per(peak.heap, before.heap), per(peak.stack, before.stack), float64(peak.goroutines-before.goroutines)/conns)
+	t.Logf("  idle: heap %.1f KiB, stacks %.1f KiB, goroutines %.1f",
+		per(after.heap, before.heap), per(after.stack, before.stack), float64(after.goroutines-before.goroutines)/conns)
+	t.Logf("  process: HeapSys %.1f MiB, HeapInuse %.1f MiB, StackInuse %.1f MiB, Sys %.1f MiB",
+		float64(after.heapSys)/(1<<20), float64(after.heap)/(1<<20), float64(after.stack)/(1<<20), float64(after.sys)/(1<<20))
+	for _, c := range held {
+		c.Close()
+	}
+}
+
+type memSample struct {
+	heap, stack, heapSys, sys uint64
+	goroutines                int
+}
+
+func measure() memSample {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return memSample{heap: m.HeapInuse, stack: m.StackInuse, heapSys: m.HeapSys, sys: m.Sys, goroutines: runtime.NumGoroutine()}
+}
+
+
+// TestForwardEchoThroughput echoes 64 MiB through one forwarded connection
+// of the rig, verified, and reports the rate (not asserted: the machine is
+// shared), so that changes made for memory can be seen not to slow a single
+// transfer.
+func TestForwardEchoThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 64 MiB")
+	}
+	r := newRig(t)
+	r.addPod("orders-0", true)
+	if err := r.start(nil); err != nil {
+		t.Fatal(err)
+	}
+	c := r.dial()
+	const size = 64 << 20
+	start := time.Now()
+	if err := echoed(c, size); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("64 MiB echoed in %v: %.0f MiB/s", time.Since(start).Round(time.Millisecond), size/(1<<20)/time.Since(start).Seconds())
+}
