@@ -21,11 +21,14 @@ import (
 
 // A relay's reader waits when it has gathered its limit and the writer has
 // not taken it yet. Big batches make a single transfer fast; many connections
-// at once share a budget instead, so memory stays near kubectl's while each
-// batch still spans several records.
+// at once share a budget instead, so memory stays near kubectl's. The floor
+// is one TLS record: with a hundred or more busy connections the machine is
+// saturated by connections, not by writes per connection, and every KiB a
+// relay may hold is paid 400 times over (two relays per connection), twice
+// with the GC's headroom (BenchmarkForwardMemory in test/e2e).
 const (
 	relayMaxBatch = 256 << 10
-	relayMinBatch = 32 << 10
+	relayMinBatch = 16 << 10
 	relayBudget   = 8 << 20 // for all of one Forwarder's relays together
 )
 
