@@ -74,6 +74,17 @@ func TestMemoryPerConnection(t *testing.T) {
 		per(after.heap, before.heap), per(after.stack, before.stack), float64(after.goroutines-before.goroutines)/conns)
 	t.Logf("  process: HeapSys %.1f MiB, HeapInuse %.1f MiB, StackInuse %.1f MiB, Sys %.1f MiB",
 		float64(after.heapSys)/(1<<20), float64(after.heap)/(1<<20), float64(after.stack)/(1<<20), float64(after.sys)/(1<<20))
+	// Bounds for the whole rig, measured at about 620 KiB and 8 goroutines
+	// per connection (750 KiB before idle relays stopped holding chunks):
+	// generous, but a batch or chunk buffer kept per idle relay again (32-256
+	// KiB each, two relays per connection), or goroutines leaking per
+	// connection, break them.
+	if heap := per(after.heap, before.heap); heap > 1024 {
+		t.Errorf("%.1f KiB of heap per idle open connection; want at most 1024", heap)
+	}
+	if g := float64(after.goroutines-before.goroutines) / conns; g > 9 {
+		t.Errorf("%.1f goroutines per open connection; want at most 9", g)
+	}
 	for _, c := range held {
 		c.Close()
 	}
