@@ -1,7 +1,6 @@
 package portforward
 
 import (
-	"bufio"
 	"crypto/tls"
 	"io"
 	"net"
@@ -22,11 +21,14 @@ import (
 
 // A relay's reader waits when it has gathered its limit and the writer has
 // not taken it yet. Big batches make a single transfer fast; many connections
-// at once share a budget instead, so memory stays near kubectl's while each
-// batch still spans several records.
+// at once share a budget instead, so memory stays near kubectl's. The floor
+// is one TLS record: with a hundred or more busy connections the machine is
+// saturated by connections, not by writes per connection, and every KiB a
+// relay may hold is paid 400 times over (two relays per connection), twice
+// with the GC's headroom (BenchmarkForwardMemory in test/e2e).
 const (
 	relayMaxBatch = 256 << 10
-	relayMinBatch = 32 << 10
+	relayMinBatch = 16 << 10
 	relayBudget   = 8 << 20 // for all of one Forwarder's relays together
 )
 
@@ -169,7 +171,13 @@ type relayBuffer struct {
 	readErr error     // set once, after the last bytes
 	idle    bool      // the writer has waited relayIdleRelease for data
 	stopped bool      // the writer failed: the reader stops at its next read
+
+	first [relayFirstRead]byte // what a read after a pause goes into
 }
+
+// relayFirstRead is the buffer a relay reads into after a pause: what a
+// quiet connection keeps instead of a chunk (see fill).
+const relayFirstRead = 1 << 10
 
 func (r *relayBuffer) chunk() *[]byte {
 	if c, ok := r.pool.Get().(*[]byte); ok {
@@ -181,10 +189,31 @@ func (r *relayBuffer) chunk() *[]byte {
 }
 
 func (r *relayBuffer) fill(src io.Reader) {
+	// A read that waits for the far side must not hold a chunk: with
+	// hundreds of quiet connections open, a chunk parked in each blocked
+	// read is most of what the relays keep. So after a read that did not
+	// fill its chunk (the far side paused, or it speaks in small messages),
+	// the next read goes into the relay's own small buffer, and only what
+	// arrived is copied into a chunk. A read that fills the small buffer
+	// means more is ready (the rest of a TLS record, decrypted already, or
+	// more of the socket's data): the read after it takes a whole chunk
+	// again, so a busy transfer keeps reading record by record.
+	small := true
 	for {
-		c := r.chunk()
-		n, err := src.Read(*c)
-		*c = (*c)[:n]
+		var c *[]byte
+		var n int
+		var err error
+		if small {
+			n, err = src.Read(r.first[:])
+			c = r.chunk()
+			*c = append((*c)[:0], r.first[:n]...)
+			small = n < len(r.first)
+		} else {
+			c = r.chunk()
+			n, err = src.Read(*c)
+			*c = (*c)[:n]
+			small = n < r.size
+		}
 		r.mu.Lock()
 		for r.held >= r.budget.limit() && !r.stopped {
 			r.cond.Wait()
@@ -219,29 +248,23 @@ func (r *relayBuffer) stop() {
 }
 
 // batchConn gathers the writes made between begin and flush into one write to
-// the connection under it, and reads through a buffer when given one.
+// the connection under it.
 // crypto/tls writes a record per Write, and may write from the reading side
 // (alerts, key updates), hence the lock.
 type batchConn struct {
 	net.Conn
-	in *bufio.Reader // nil: reads go straight to the connection
 
 	mu       sync.Mutex
 	batching bool
 	pending  []byte
 }
 
-// newSocketBatchConn wraps a socket: reads fill a buffer, so that one system
-// call brings in several TLS records.
+// newSocketBatchConn wraps a socket. Reads go straight to it: crypto/tls
+// reads into its own record buffer, whose free room (tens of KiB once a
+// transfer runs) already brings in several records per system call, so a
+// buffer here would only add 32 KiB that every open connection keeps.
 func newSocketBatchConn(c net.Conn) *batchConn {
-	return &batchConn{Conn: c, in: bufio.NewReaderSize(c, socketChunkSize)}
-}
-
-func (c *batchConn) Read(p []byte) (int, error) {
-	if c.in == nil {
-		return c.Conn.Read(p)
-	}
-	return c.in.Read(p)
+	return &batchConn{Conn: c}
 }
 
 func (c *batchConn) Write(p []byte) (int, error) {
