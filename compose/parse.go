@@ -9,6 +9,7 @@ import (
 
 	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/hostenv"
+	"github.com/devmtls/devmtls/internal/digits"
 )
 
 // systemDirs are directories a credentials mount must never hide: mounting
@@ -88,7 +89,7 @@ func scalarString(v any) (string, bool) {
 // a colon.
 func splitOwner(s string) (uid, gid string, ok bool) {
 	uid, gid, colon := strings.Cut(s, ":")
-	if len(uid) > 10 || !allDigits(uid) || colon && (len(gid) > 10 || !allDigits(gid)) {
+	if len(uid) > 10 || !digits.Only(uid) || colon && (len(gid) > 10 || !digits.Only(gid)) {
 		return "", "", false
 	}
 	return uid, gid, true

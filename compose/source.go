@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/devmtls/devmtls/internal/digits"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -57,20 +58,10 @@ func trimIndex(k string) string {
 		return k
 	}
 	i := strings.LastIndexByte(body, '[')
-	if i < 0 || !allDigits(body[i+1:]) {
+	if i < 0 || !digits.Only(body[i+1:]) {
 		return k
 	}
 	return body[:i]
-}
-
-// allDigits reports whether s is one or more ASCII digits.
-func allDigits(s string) bool {
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // splitPath turns "services.my.svc.x-devmtls.files.cert" into the service

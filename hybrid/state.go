@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/devmtls/devmtls/internal/digits"
 	"github.com/devmtls/devmtls/internal/envdir"
 )
 
@@ -18,21 +19,7 @@ import (
 // regexp is compiled at every devmtls start, even `devmtls version`.
 func isProcessStart(s string) bool {
 	whole, frac, dotted := strings.Cut(s, ".")
-	return digitsOnly(whole, 1, 24) && (!dotted || digitsOnly(frac, 1, 9))
-}
-
-// digitsOnly reports whether s is between lo and hi ASCII digits long and
-// nothing else.
-func digitsOnly(s string, lo, hi int) bool {
-	if len(s) < lo || len(s) > hi {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return len(whole) <= 24 && digits.Only(whole) && (!dotted || len(frac) <= 9 && digits.Only(frac))
 }
 
 // parseState reads a state.json the process wrote. The file lives in a

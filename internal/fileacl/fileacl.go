@@ -7,6 +7,8 @@ package fileacl
 import (
 	"fmt"
 	"strings"
+
+	"github.com/devmtls/devmtls/internal/digits"
 )
 
 // isSID reports whether sid has the string form of a Windows security
@@ -23,13 +25,8 @@ func isSID(sid string) bool {
 		return false
 	}
 	for _, p := range parts {
-		if p == "" {
+		if !digits.Only(p) {
 			return false
-		}
-		for i := range len(p) {
-			if p[i] < '0' || p[i] > '9' {
-				return false
-			}
 		}
 	}
 	return true
