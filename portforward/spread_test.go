@@ -305,8 +305,8 @@ func TestForwardClusterCredsDir(t *testing.T) {
 	}
 }
 
-// TestCredentialsFromDir: the article's layout and kubernetes.io/tls's are
-// both read; a missing key names the directory and the files it has.
+// TestCredentialsFromDir: the /var/mtls/cert and /var/mtls/key layout and
+// kubernetes.io/tls's tls.crt and tls.key are both read; a missing key names the directory and the files it has.
 func TestCredentialsFromDir(t *testing.T) {
 	c := clusterKeypair(t, certs.ModeShared)
 	for _, names := range [][2]string{{"cert", "key"}, {"tls.crt", "tls.key"}} {
