@@ -1,10 +1,15 @@
 package portforward
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // dataStreams is how many connections the fake kubelet forwarded to pod.
@@ -216,5 +221,57 @@ func TestEventLogger(t *testing.T) {
 	}
 	if _, err := NewEventLogger(&b, "yaml"); err == nil || !strings.Contains(err.Error(), "use text or json") {
 		t.Errorf("unknown format: %v", err)
+	}
+}
+
+// workload is a deploy/, sts/ or rs/ named orders whose pod selector is
+// sel, in the rig's namespace.
+func workload(kind Kind, sel *metav1.LabelSelector) runtime.Object {
+	meta := metav1.ObjectMeta{Name: "orders", Namespace: rigNamespace}
+	switch kind {
+	case KindDeployment:
+		return &appsv1.Deployment{ObjectMeta: meta, Spec: appsv1.DeploymentSpec{Selector: sel}}
+	case KindStatefulSet:
+		return &appsv1.StatefulSet{ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{Selector: sel}}
+	case KindReplicaSet:
+		return &appsv1.ReplicaSet{ObjectMeta: meta, Spec: appsv1.ReplicaSetSpec{Selector: sel}}
+	}
+	panic("not a workload kind: " + kind.Short())
+}
+
+// TestForwardSpreadsOverWorkloadPods: a deploy/, sts/ or rs/ target spreads
+// its connections over the Ready pods its selector (match labels and match
+// expressions alike) selects, as a svc/ target does, never to a Ready pod
+// the selector leaves out.
+func TestForwardSpreadsOverWorkloadPods(t *testing.T) {
+	for _, kind := range []Kind{KindDeployment, KindStatefulSet, KindReplicaSet} {
+		t.Run(kind.Short(), func(t *testing.T) {
+			r := newRig(t)
+			sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "orders"},
+				MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "track", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"canary"}}}}
+			if err := r.client.Tracker().Add(workload(kind, sel)); err != nil {
+				t.Fatal(err)
+			}
+			r.addPod("orders-a", true)
+			r.addPod("orders-b", true)
+			r.addPod("orders-x", false)
+			r.addPod("orders-canary", true)
+			canary := ordersPod("orders-canary", true)
+			canary.Labels["track"] = "canary"
+			if _, err := r.client.CoreV1().Pods(rigNamespace).Update(context.Background(), canary, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.start(func(o *Options) {
+				o.Targets = []Target{{Kind: kind, Name: "orders", Ports: []PortSpec{{Remote: "https"}}}}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			r.echoMany(t, 6)
+			for pod, want := range map[string]int{"orders-a": 3, "orders-b": 3, "orders-x": 0, "orders-canary": 0} {
+				if n := r.dataStreams(pod); n != want {
+					t.Errorf("%s/orders: %s got %d of 6 connections; want %d", kind.Short(), pod, n, want)
+				}
+			}
+		})
 	}
 }
