@@ -243,7 +243,8 @@ func TestWriteTouchesOnlyWhatChanged(t *testing.T) {
 
 func TestCopiesOwnersModesAndLayout(t *testing.T) {
 	if os.Geteuid() != 0 {
-		// cmd/devmtls's TestNotRoot covers what devmtls does without root.
+		// test/compose's TestNotRoot (preflight_test.go) covers what devmtls does
+		// without root.
 		testenv.Missing(t, "root", "run the tests as root, as CI does: only root can give the copies to another uid")
 	}
 	dir := writeProject(t, map[string]string{"compose.yaml": overlayProject})

@@ -1,13 +1,20 @@
 package portforward
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func testPod(name string, ready bool, readyAt time.Time) corev1.Pod {
@@ -101,5 +108,51 @@ func TestIsLoopback(t *testing.T) {
 	o := Options{Targets: []Target{{}}, Local: LocalPlain, Addresses: []string{"127.0.0.1", "0.0.0.0"}}
 	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "0.0.0.0") {
 		t.Fatalf("plain on 0.0.0.0 accepted: %v", err)
+	}
+}
+
+// TestSelectorOfWorkloads: a deploy/, sts/ or rs/ target resolves to its
+// object's selector, and each way the lookup fails is one sentence naming
+// the target and the fix.
+func TestSelectorOfWorkloads(t *testing.T) {
+	ctx := context.Background()
+	good := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "orders"}}
+	bad := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: "Near", Values: []string{"orders"}}}}
+	for _, kind := range []Kind{KindDeployment, KindStatefulSet, KindReplicaSet} {
+		tgt := Target{Kind: kind, Name: "orders"}
+		r := &resolver{client: fake.NewClientset(workload(kind, good)), namespace: rigNamespace}
+		sel, svc, err := r.selectorOf(ctx, tgt)
+		if err != nil || sel.String() != "app=orders" || svc != nil {
+			t.Errorf("%s: selector %v, service %v, %v; want app=orders and no service", tgt, sel, svc, err)
+		}
+
+		_, _, err = r.selectorOf(ctx, Target{Kind: kind, Name: "nope"})
+		if want := kind.Short() + `/nope not found in namespace "shop"; check the name, or pass -n NAMESPACE`; err == nil || err.Error() != want {
+			t.Errorf("%s/nope: %v; want %q", kind.Short(), err, want)
+		}
+
+		r = &resolver{client: fake.NewClientset(workload(kind, bad)), namespace: rigNamespace}
+		if _, _, err := r.selectorOf(ctx, tgt); err == nil || !strings.HasPrefix(err.Error(), tgt.String()+" has an invalid selector: ") {
+			t.Errorf("%s with operator Near: %v", tgt, err)
+		}
+
+		client := fake.NewClientset(workload(kind, good))
+		client.PrependReactor("get", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps"}, "orders", errors.New("RBAC says no"))
+		})
+		r = &resolver{client: client, namespace: rigNamespace}
+		resource := map[Kind]string{KindDeployment: "deployments", KindStatefulSet: "statefulsets", KindReplicaSet: "replicasets"}[kind]
+		if _, _, err := r.selectorOf(ctx, tgt); err == nil || !strings.Contains(err.Error(), "kubectl auth can-i get "+resource+" -n shop") {
+			t.Errorf("%s, forbidden: %v; want the kubectl auth can-i get %s hint", tgt, err, resource)
+		}
+
+		client = fake.NewClientset(workload(kind, good))
+		client.PrependReactor("get", "*", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, nil, errors.New("connection refused")
+		})
+		r = &resolver{client: client, namespace: rigNamespace}
+		if _, _, err := r.selectorOf(ctx, tgt); err == nil || err.Error() != "get "+resource+" orders: connection refused" {
+			t.Errorf("%s, unreachable: %v", tgt, err)
+		}
 	}
 }

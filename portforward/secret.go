@@ -5,8 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/devmtls/devmtls/certs"
@@ -126,12 +126,7 @@ func describeKeys(data map[string][]byte, noun string) string {
 	if len(data) == 0 {
 		return "no " + noun
 	}
-	keys := make([]string, 0, len(data))
-	for k := range data {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return noun + " " + strings.Join(keys, ", ")
+	return noun + " " + strings.Join(slices.Sorted(maps.Keys(data)), ", ")
 }
 
 // ClientConfig is the TLS configuration toward a pod. With serverName set the

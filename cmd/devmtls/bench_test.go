@@ -40,11 +40,12 @@ func timeRunCPU(b *testing.B, argv ...string) (wall, cpu time.Duration) {
 
 // BenchmarkCertsVsOpenSSL times the whole `devmtls certs` process creating a
 // fresh environment (ECDSA P-256, devmtls's default) against the way such a
-// keypair is made by hand: the article's `openssl req -x509 -newkey rsa:4096`
-// (the headline peer) and the same command with the key type devmtls uses
-// (`-newkey ec`, P-256), so key generation cost alone does not make the
-// ratio. The three run in a rotating order within each round so machine noise
-// and cache state hit each of them alike. Rows: openssl/devmtls per round.
+// keypair is made by hand, a self-signed certificate that is its own trust
+// anchor: `openssl req -x509 -newkey rsa:4096` (the headline peer) and the
+// same command with the key type devmtls uses (`-newkey ec`, P-256), so key
+// generation cost alone does not make the ratio. The three run in a rotating
+// order within each round so machine noise and cache state hit each of them
+// alike. Rows: openssl/devmtls per round.
 func BenchmarkCertsVsOpenSSL(b *testing.B) {
 	openssl := testenv.LookPath(b, "openssl", "apt-get install openssl")
 	dir := b.TempDir()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,7 +33,7 @@ func (o *forwardOptions) registerFlagCompletion(cmd *cobra.Command) {
 			if err != nil {
 				return nil, cobra.ShellCompDirectiveError
 			}
-			return withPrefix(names(keys(raw.Contexts), keys(raw.Clusters), keys(raw.AuthInfos)), toComplete), cobra.ShellCompDirectiveNoFileComp
+			return withPrefix(names(slices.Collect(maps.Keys(raw.Contexts)), slices.Collect(maps.Keys(raw.Clusters)), slices.Collect(maps.Keys(raw.AuthInfos))), toComplete), cobra.ShellCompDirectiveNoFileComp
 		}
 	}
 	cmd.RegisterFlagCompletionFunc("context", fromKubeconfig(func(c, _, _ []string) []string { return c }))
@@ -253,13 +254,5 @@ func withPrefix(candidates []string, prefix string) []string {
 		}
 	}
 	slices.Sort(out)
-	return out
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
 	return out
 }

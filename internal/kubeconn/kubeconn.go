@@ -12,6 +12,7 @@ package kubeconn
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -129,7 +130,7 @@ func load(cc clientcmd.ClientConfig, where, context string, hasServer bool) (*re
 	}
 	if context != "" {
 		if _, ok := raw.Contexts[context]; !ok {
-			return nil, "", &ContextNotFoundError{Context: context, Kubeconfig: where, Have: names(raw.Contexts)}
+			return nil, "", &ContextNotFoundError{Context: context, Kubeconfig: where, Have: slices.Sorted(maps.Keys(raw.Contexts))}
 		}
 	} else if len(raw.Contexts) == 0 && !hasServer {
 		return nil, "", &NoContextsError{Kubeconfig: where}
@@ -185,15 +186,6 @@ func IsConfigError(err error) bool {
 		ne *NoContextsError
 	)
 	return errors.As(err, &fe) || errors.As(err, &ce) || errors.As(err, &ne)
-}
-
-func names[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for n := range m {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func deref(s *string) string {

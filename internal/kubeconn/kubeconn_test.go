@@ -4,11 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 )
 
 const kubeconfigA = `apiVersion: v1
@@ -121,5 +123,62 @@ func TestKubeconfigListMerged(t *testing.T) {
 	}
 	if _, _, err := LoadPaths(a, "b", ""); !errors.As(err, new(*ContextNotFoundError)) {
 		t.Errorf("LoadPaths with one file and another's context: %v", err)
+	}
+}
+
+// TestWithCarriesEveryFlag: with copies ConfigFlags field by field, so a
+// field cli-runtime adds (a new kubectl flag) would be silently dropped from
+// every Load. Every exported field is set to a value of its own and must come
+// through; a field of a kind this test cannot fill fails it too, so an
+// upgrade that adds one is noticed either way.
+func TestWithCarriesEveryFlag(t *testing.T) {
+	b := &genericclioptions.ConfigFlags{}
+	v := reflect.ValueOf(b).Elem()
+	typ := v.Type()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		fv := v.Field(i)
+		switch f.Type.Kind() {
+		case reflect.Pointer:
+			// A fresh pointer per field: its identity is what with must keep.
+			fv.Set(reflect.New(f.Type.Elem()))
+		case reflect.Func:
+			fv.Set(reflect.MakeFunc(f.Type, func([]reflect.Value) []reflect.Value {
+				t.Fatalf("ConfigFlags.%s was called", f.Name)
+				return nil
+			}))
+		case reflect.String:
+			fv.SetString("value of " + f.Name)
+		case reflect.Bool:
+			fv.SetBool(true)
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			fv.SetInt(int64(i + 1))
+		case reflect.Float32, reflect.Float64:
+			fv.SetFloat(float64(i + 1))
+		default:
+			t.Fatalf("ConfigFlags.%s is a %s, which this test cannot fill: extend it, and make sure (*Flags).with copies the field", f.Name, f.Type)
+		}
+	}
+
+	got := reflect.ValueOf((&Flags{ConfigFlags: b}).with("", "")).Elem()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		want, have := v.Field(i), got.Field(i)
+		var same bool
+		switch f.Type.Kind() {
+		case reflect.Pointer, reflect.Func:
+			same = !have.IsNil() && have.Pointer() == want.Pointer()
+		default:
+			same = have.Equal(want)
+		}
+		if !same {
+			t.Errorf("(*Flags).with does not carry over ConfigFlags.%s: add it to the copy in kubeconn.go", f.Name)
+		}
 	}
 }

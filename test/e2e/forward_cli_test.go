@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,7 +234,7 @@ func TestForwardCompletion(t *testing.T) {
 		t.Errorf("forward deploy/orders '': %q", got)
 	}
 	got, _ = complete(t, kc, "forward", "-n", "")
-	if !contains(got, ns) || !contains(got, "kube-system") {
+	if !slices.Contains(got, ns) || !slices.Contains(got, "kube-system") {
 		t.Errorf("forward -n '': %q lacks %s", got, ns)
 	}
 	got, _ = complete(t, kc, "forward", "--context", "")
@@ -266,15 +267,6 @@ func TestForwardCompletion(t *testing.T) {
 	if len(got) != 0 || directive != ":1" {
 		t.Errorf("against a silent server: %q %s", got, directive)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestForwardKubectlFlags: kubectl's connection flags take effect, as in
