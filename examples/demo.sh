@@ -132,7 +132,7 @@ demo_hybrid() {
   show make -s -C "$root" cluster-up >/dev/null
   kubectl_shop get namespace shop >/dev/null 2>&1 || kubectl --kubeconfig "$cluster_dir/kubeconfig" create namespace shop >/dev/null
   if ! kubectl_shop get secret mtls >/dev/null 2>&1; then
-    say "The cluster's own keypair, made as the article's team did, stored in Secret mtls (it never leaves the cluster):"
+    say "The cluster's own keypair, a self-signed certificate that is its own trust anchor (openssl req -x509), stored in Secret mtls (it never leaves the cluster):"
     local kp
     kp="$(mktemp -d)"
     show openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=shop-cluster \
