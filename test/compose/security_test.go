@@ -225,8 +225,8 @@ func downLeavesForeignProcessAlone(t *testing.T, flock string, lockHeld bool, li
 		if code != 1 || !strings.Contains(stderr, fmt.Sprintf("left process %d alone", victim.Pid)) {
 			t.Errorf("down: exit %d, stderr %s; want it to say it left the process alone", code, stderr)
 		}
-	} else if code != 0 {
-		t.Errorf("down: exit %d: %s", code, stderr)
+	} else if found := fmt.Sprintf("so process %d, which %s names, was left alone", victim.Pid, filepath.Join(fwd, "state.json")); code != 0 || !strings.Contains(stderr, "no forwards process runs for ") || !strings.Contains(stderr, found) {
+		t.Errorf("down: exit %d, stderr %s; want exit 0 and it to say that no forwards process runs and %s", code, stderr, found)
 	}
 	time.Sleep(200 * time.Millisecond)
 	if victim.Signal(syscall.Signal(0)) != nil {
