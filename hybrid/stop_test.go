@@ -167,6 +167,13 @@ func TestStopLeavesForeignProcessesAlone(t *testing.T) {
 					t.Errorf("Stop: %v; want one sentence saying it %s", err, c.wantProof)
 				}
 			}
+			// With the lock free, down says what it found; with it
+			// held, the ProofError above does.
+			found, err := Leftover(dir)
+			wantFound := fmt.Sprintf("so process %d, which %s names, was left alone", victim.Pid, filepath.Join(dir, Dir, stateFile))
+			if err != nil || (c.wantProof == "") != strings.Contains(found, wantFound) || c.wantProof != "" && found != "" {
+				t.Errorf("Leftover = %q, %v; want it to say %q exactly when the lock is free", found, err, wantFound)
+			}
 			time.Sleep(100 * time.Millisecond)
 			if !alive(victim) {
 				t.Fatal("the process named in the state file was killed")

@@ -164,6 +164,30 @@ func Stop(ctx context.Context, envDir string) (bool, error) {
 	return stop(ctx, d, st)
 }
 
+// Leftover says what devmtls found when no forwards process runs for the
+// environment (no process holds its forwards lock) but a state file names
+// one: that the process it names was not signalled, as one sentence for down
+// to print. It returns "" when the lock is held or there is no state file.
+func Leftover(envDir string) (string, error) {
+	d, ok, err := openEnv(envDir)
+	if !ok {
+		return "", err
+	}
+	defer d.Close()
+	if held, err := d.Held(rel(lockFile)); err != nil || held {
+		return "", err
+	}
+	st, err := readState(d)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return fmt.Sprintf("no forwards process runs for %s (no process holds %s), so process %d, which %s names, was left alone; that file is left over from an earlier run or came with the repository, and the next devmtls up replaces it",
+		d.Path("."), d.Path(rel(lockFile)), st.PID, d.Path(rel(stateFile))), nil
+}
+
 func stop(ctx context.Context, d *envdir.Dir, st *State) (bool, error) {
 	p, err := proveForwards(d, st)
 	if err != nil {

@@ -126,6 +126,16 @@ func (o *composeRunOptions) stopForwards(ctx context.Context) error {
 	}
 	if stopped {
 		fmt.Fprintln(o.g.stderr, "devmtls: stopped the forwards")
+		return nil
+	}
+	// None runs; a state file left behind (or committed) still names a
+	// process, and the user should learn that devmtls did not touch it.
+	found, err := hybrid.Leftover(o.env.dir)
+	if err != nil {
+		return err
+	}
+	if found != "" {
+		fmt.Fprintln(o.g.stderr, "devmtls: "+found)
 	}
 	return nil
 }

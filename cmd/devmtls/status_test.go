@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/devmtls/devmtls/certs"
 	"github.com/devmtls/devmtls/hybrid"
 	"github.com/devmtls/devmtls/portforward"
 )
@@ -75,5 +76,46 @@ func TestStatusShowsConnectionsPerPod(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("status does not show %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestStatusFlagsStaleForwards: a forward serving a dev certificate other
+// than the environment's is marked stale, in the JSON and as STALE in the
+// table; one serving the current certificate, or one that has not said what
+// it serves, is not.
+func TestStatusFlagsStaleForwards(t *testing.T) {
+	const current, old = "aa:bb:cc:dd:ee:ff:00:11", "11:22:33:44:55:66:77:88"
+	st := &hybrid.State{PID: 42, Forwards: []hybrid.ForwardState{
+		{As: "pricing", Target: "svc/pricing", Namespace: "shop", DevFingerprint: old},
+		{As: "orders", Target: "svc/orders", Namespace: "shop", DevFingerprint: current},
+		{As: "db", Target: "pod/db-0", Namespace: "shop"},
+	}}
+	markStaleForwards(st, &certs.Credentials{Fingerprint: current})
+	for i, want := range []bool{true, false, false} {
+		if f := st.Forwards[i]; f.Stale != want {
+			t.Errorf("forward %s serving %q with the environment at %q: Stale = %v, want %v", f.As, f.DevFingerprint, current, f.Stale, want)
+		}
+	}
+
+	var b strings.Builder
+	printForwardsStatus(&b, statusJSON{Forwards: st})
+	for _, line := range strings.Split(b.String(), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] == "Forwards:" || fields[0] == "FORWARD" {
+			continue
+		}
+		if stale := strings.Contains(line, "STALE"); stale != (fields[0] == "pricing") {
+			t.Errorf("forward %s: STALE shown = %v, want %v:\n%s", fields[0], stale, fields[0] == "pricing", b.String())
+		}
+	}
+	if !strings.Contains(b.String(), "pricing") || !strings.Contains(b.String(), "orders") {
+		t.Errorf("the table does not list both forwards:\n%s", b.String())
+	}
+
+	// Without the environment's credentials there is nothing to compare with.
+	fresh := &hybrid.State{Forwards: []hybrid.ForwardState{{As: "pricing", DevFingerprint: old}}}
+	markStaleForwards(fresh, nil)
+	if fresh.Forwards[0].Stale {
+		t.Error("a forward is marked stale although the environment has no credentials")
 	}
 }

@@ -122,20 +122,51 @@ func mustDocker(t *testing.T, args ...string) string {
 }
 
 // TestHostileEnvironmentsUpAndDown: up and down refuse hostile clones before
-// compose runs, and leave the canary byte-identical.
+// compose runs, and leave the canary byte-identical. The cases are those of
+// hostileCases that up or down would otherwise follow: the links of issue 13
+// that deleted or overwrote files outside (the compose directory, absolute
+// and relative, a service's directory, services/ of --mode ca) and the
+// directories up and down open themselves.
 func TestHostileEnvironmentsUpAndDown(t *testing.T) {
 	requireDocker(t)
-	want := map[string]bool{"environment directory": true, "compose relative": true, "mounted directory": true, "forwards": true, "lock": true}
+	want := map[string]bool{
+		"environment directory": true,
+		"compose":               true,
+		"compose relative":      true,
+		"service directory":     true,
+		"mounted directory":     true,
+		"services":              true,
+		"forwards":              true,
+		"lock":                  true,
+	}
 	for _, c := range hostileCases() {
 		if !want[c.name] {
 			continue
 		}
 		t.Run(c.name, func(t *testing.T) {
-			testenv.ForEachCompose(t, func(t *testing.T, line testenv.ComposeLine) {
-				hostileUpAndDown(t, c, line)
-			})
+			for _, mode := range []certs.Mode{certs.ModeShared, certs.ModeCA} {
+				t.Run(string(mode), func(t *testing.T) {
+					testenv.ForEachCompose(t, func(t *testing.T, line testenv.ComposeLine) {
+						hostileUpAndDown(t, inMode(c, mode), line)
+					})
+				})
+			}
 		})
 	}
+}
+
+// inMode is c with the clone's compose file declaring mode in x-devmtls, so
+// that in ca mode up would write each service's services/ directory too.
+func inMode(c hostileCase, mode certs.Mode) hostileCase {
+	if mode == certs.ModeShared {
+		return c
+	}
+	commit := c.commit
+	c.commit = func(t *testing.T, repo, canary, relCanary string) {
+		writeFile(t, filepath.Join(repo, "compose.yaml"), hostileProject+"x-devmtls:\n  mode: "+string(mode)+"\n")
+		commit(t, repo, canary, relCanary)
+	}
+	return c
 }
 
 func hostileUpAndDown(t *testing.T, c hostileCase, line testenv.ComposeLine) {
@@ -194,8 +225,8 @@ func downLeavesForeignProcessAlone(t *testing.T, flock string, lockHeld bool, li
 		if code != 1 || !strings.Contains(stderr, fmt.Sprintf("left process %d alone", victim.Pid)) {
 			t.Errorf("down: exit %d, stderr %s; want it to say it left the process alone", code, stderr)
 		}
-	} else if code != 0 {
-		t.Errorf("down: exit %d: %s", code, stderr)
+	} else if found := fmt.Sprintf("so process %d, which %s names, was left alone", victim.Pid, filepath.Join(fwd, "state.json")); code != 0 || !strings.Contains(stderr, "no forwards process runs for ") || !strings.Contains(stderr, found) {
+		t.Errorf("down: exit %d, stderr %s; want exit 0 and it to say that no forwards process runs and %s", code, stderr, found)
 	}
 	time.Sleep(200 * time.Millisecond)
 	if victim.Signal(syscall.Signal(0)) != nil {

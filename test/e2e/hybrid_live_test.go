@@ -3,6 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -47,30 +50,67 @@ func (h *hybridShop) pricingFromOrders(t testing.TB) error {
 }
 
 // TestHybridRotationReachesRunningForwards is the README's rotation advice,
-// `devmtls certs rotate && devmtls up -d`, on the hybrid shop. The rotation
-// alone already reaches the running forwards process (it reloads; it is not
+// `devmtls certs rotate && devmtls up -d`, on the hybrid shop, in each mode
+// (issue 14: the advice must be true for every mode). The rotation alone
+// already reaches the running forwards process (it reloads; it is not
 // restarted) and the copies mounted in the containers, so a fresh process in
 // a container reaches the cluster service with the new files; up -d reuses
 // the forwards and recreates the services; the host's calls succeed; a client
 // holding the old dev keypair is refused; status shows what each forward
-// serves and presents.
+// serves and presents. In ca mode each service presents a leaf of its own and
+// the forward the host leaf, all signed by the environment's CA, which the
+// rotation replaces too.
 func TestHybridRotationReachesRunningForwards(t *testing.T) {
-	testenv.ForEachCompose(t, testHybridRotationReachesRunningForwards)
+	for _, mode := range []certs.Mode{certs.ModeShared, certs.ModeCA} {
+		t.Run(string(mode), func(t *testing.T) {
+			testenv.ForEachCompose(t, func(t *testing.T, line testenv.ComposeLine) {
+				testHybridRotationReachesRunningForwards(t, line, mode)
+			})
+		})
+	}
 }
 
-func testHybridRotationReachesRunningForwards(t *testing.T, line testenv.ComposeLine) {
+// setMode makes the shop's x-devmtls ask for mode, in both of its compose
+// files (the hybrid file repeats the base file's mode).
+func (h *hybridShop) setMode(t testing.TB, mode certs.Mode) {
+	t.Helper()
+	for _, f := range []string{"compose.yaml", "compose.hybrid.yaml"} {
+		p := filepath.Join(h.dir, f)
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const shared = "\n  mode: shared\n"
+		if !strings.Contains(string(data), shared) {
+			t.Fatalf("%s does not say %q in x-devmtls: the shop changed, change setMode", p, strings.TrimSpace(shared))
+		}
+		data = []byte(strings.Replace(string(data), shared, "\n  mode: "+string(mode)+"\n", 1))
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testHybridRotationReachesRunningForwards(t *testing.T, line testenv.ComposeLine, mode certs.Mode) {
 	h := newHybridShop(t, "", line, false)
+	h.setMode(t, mode)
 	h.mustRun(t, "up", "-d")
 	if err := h.pricingFromOrders(t); err != nil {
 		t.Fatal(err)
 	}
 	before := h.forwardCerts(t)
 	old := h.devCreds(t)
+	if old.Mode != mode || mode == certs.ModeCA && !slices.Contains(old.Services, "orders") {
+		t.Fatalf("up -d made %s credentials for %v, want %s ones (with a leaf for orders in ca mode)", old.Mode, old.Services, mode)
+	}
 
 	h.mustRun(t, "certs", "rotate")
 	rotated := h.devCreds(t)
-	if rotated.Fingerprint == old.Fingerprint {
-		t.Fatal("certs rotate kept the keypair")
+	if rotated.Fingerprint == old.Fingerprint || rotated.Mode != mode {
+		t.Fatalf("certs rotate kept the keypair or changed the mode (%s, was %s)", rotated.Mode, mode)
+	}
+	if mode == certs.ModeCA && rotated.CA.Equal(old.CA) {
+		t.Fatal("certs rotate in ca mode kept the CA")
 	}
 	// shopsvc call reads /var/mtls per run: the new files are there, and the
 	// forward must already serve the new pair and trust only it.
@@ -115,5 +155,10 @@ func testHybridRotationReachesRunningForwards(t *testing.T, line testenv.Compose
 	oldClient.RootCAs = rotated.Pool()
 	if body, err := httpsGetPath(host, "/price?sku=tee", oldClient); err == nil {
 		t.Fatalf("a client holding the old dev keypair was served: %s", body)
+	}
+	// A client left entirely from before the rotation (old keypair, old
+	// anchor) gets nowhere either: the forward no longer serves the old pair.
+	if body, err := httpsGetPath(host, "/price?sku=tee", old.ClientConfig(old.Top, "localhost")); err == nil {
+		t.Fatalf("a client holding the old dev keypair and trust anchor was served: %s", body)
 	}
 }
