@@ -92,7 +92,7 @@ type ProofError struct {
 }
 
 func (e *ProofError) Error() string {
-	return fmt.Sprintf("devmtls left process %d alone: %s names it as the forwards process of %s, but %s, so nothing was signalled; stop the forwards process yourself if one still runs, then run devmtls up again",
+	return fmt.Sprintf("left process %d alone: %s names it as the forwards process of %s, but %s, so nothing was signalled; stop the forwards process yourself if one still runs, then run devmtls up again",
 		e.PID, e.State, e.EnvDir, e.Finding)
 }
 
