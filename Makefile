@@ -80,6 +80,8 @@ lint:
 	@# The README's install is `go install …/cmd/devmtls@latest`, which refuses a
 	@# main module with replace or exclude directives.
 	@if grep -nE '^[[:space:]]*(replace|exclude)([[:space:]]|\()' go.mod; then echo "go.mod: replace/exclude directives break 'go install github.com/devmtls/devmtls/cmd/devmtls@latest'"; exit 1; fi
+	@# Without file(1) the pipeline below would find nothing and pass.
+	@command -v file >/dev/null 2>&1 || { echo "lint: file(1) is not installed, so tracked executables cannot be found; install the Debian package file (apt-get install file, or make deps)"; exit 1; }
 	@bins=$$(git ls-files -z | xargs -0 -r file -N --mime-type | grep -E ': application/(x-executable|x-pie-executable|x-sharedlib|x-mach-binary|vnd.microsoft.portable-executable|x-dosexec)$$' | cut -d: -f1); \
 	  if [ -n "$$bins" ]; then echo "executables are tracked in git (remove them; build into a temp dir or bin/):"; echo "$$bins"; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
