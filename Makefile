@@ -16,10 +16,14 @@ PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 win
 # cost about three minutes of a cold CI run once cli-runtime was linked.
 # make dist still builds every platform above.
 VET_PLATFORMS := linux/amd64 darwin/arm64 windows/amd64
+# The other architectures get a cheaper check (list-platforms, about a second
+# each): every package, its tests and their dependencies resolve there (build
+# constraints, imports, syntax), without type-checking.
+LIST_PLATFORMS := linux/arm64 darwin/amd64 windows/arm64
 # staticcheck and other tools `go install`ed by make deps live here.
 export PATH := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin):$(PATH)
 
-.PHONY: deps build install test unit fuzz bench lint vet-platforms dist demo clean cluster-up cluster-down
+.PHONY: deps build install test unit fuzz bench lint vet-platforms list-platforms dist demo clean cluster-up cluster-down
 
 # Installs what is missing for demo and test (Debian packages, the Docker
 # daemon, the Compose v2 plugin, staticcheck); see scripts/deps.sh.
@@ -76,6 +80,8 @@ lint:
 	@# The README's install is `go install …/cmd/devmtls@latest`, which refuses a
 	@# main module with replace or exclude directives.
 	@if grep -nE '^[[:space:]]*(replace|exclude)([[:space:]]|\()' go.mod; then echo "go.mod: replace/exclude directives break 'go install github.com/devmtls/devmtls/cmd/devmtls@latest'"; exit 1; fi
+	@# Without file(1) the pipeline below would find nothing and pass.
+	@command -v file >/dev/null 2>&1 || { echo "lint: file(1) is not installed, so tracked executables cannot be found; install the Debian package file (apt-get install file, or make deps)"; exit 1; }
 	@bins=$$(git ls-files -z | xargs -0 -r file -N --mime-type | grep -E ': application/(x-executable|x-pie-executable|x-sharedlib|x-mach-binary|vnd.microsoft.portable-executable|x-dosexec)$$' | cut -d: -f1); \
 	  if [ -n "$$bins" ]; then echo "executables are tracked in git (remove them; build into a temp dir or bin/):"; echo "$$bins"; exit 1; fi
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -85,6 +91,7 @@ lint:
 	@# vet-platforms checks one architecture per OS, which holds while no file is architecture-specific.
 	@if git ls-files '*.go' | grep -E '_(amd64|arm64|386|arm)(_test)?\.go$$'; then echo 'architecture-specific files: add their platforms to VET_PLATFORMS'; exit 1; fi
 	$(MAKE) vet-platforms
+	$(MAKE) list-platforms
 
 # go vet type-checks every package, tests included, for each OS without
 # linking, in seconds once the cache is warm. test/e2e drives the Linux-only
@@ -96,6 +103,20 @@ vet-platforms:
 	  [ $$os = linux ] || pkgs=$$($(GO) list ./... | grep -v '/test/e2e$$'); \
 	  echo "go vet ($$os/$$arch)"; \
 	  GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) vet $$pkgs; \
+	done
+
+# go list loads every package, its tests and dependencies for each platform
+# in LIST_PLATFORMS without compiling: a package whose build constraints
+# exclude all its files there, an import that does not resolve, a syntax error
+# or an import cycle fails it. It does not type-check (vet-platforms does, for
+# one architecture per OS).
+list-platforms:
+	@set -e; for p in $(LIST_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; pkgs=./...; \
+	  [ $$os = linux ] || pkgs=$$($(GO) list ./... | grep -v '/test/e2e$$'); \
+	  echo "go list -deps -test ($$os/$$arch)"; \
+	  errs=$$(GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) list -e -deps -test -f '{{if .Error}}{{.Error}}{{"\n"}}{{end}}' $$pkgs | awk '!seen[$$0]++'); \
+	  if [ -n "$$errs" ]; then echo "$$errs"; echo "list-platforms: packages do not load for $$os/$$arch"; exit 1; fi; \
 	done
 
 # Release binaries for every platform, version-stamped like make install, and

@@ -1,24 +1,16 @@
 package compose
 
-import (
-	"os"
-	"path/filepath"
-)
+import "os"
 
 // composePluginFile is the Compose CLI plugin's file name.
 const composePluginFile = "docker-compose.exe"
 
 // systemPluginDirs are the docker CLI's system-wide plugin directories on
-// Windows (docker/cli's cli-plugins/manager); Docker Desktop installs its
-// plugins in the second.
+// Windows: windowsPluginDirs of this machine's ProgramData and ProgramFiles.
 func systemPluginDirs(lookupEnv func(string) (string, bool)) []string {
-	var dirs []string
-	for _, env := range []string{"ProgramData", "ProgramFiles"} {
-		if base, ok := lookupEnv(env); ok && base != "" {
-			dirs = append(dirs, filepath.Join(base, "Docker", "cli-plugins"))
-		}
-	}
-	return dirs
+	programData, _ := lookupEnv("ProgramData")
+	programFiles, _ := lookupEnv("ProgramFiles")
+	return windowsPluginDirs(programData, programFiles)
 }
 
 // isPlugin reports whether path is a regular file; Windows has no execute

@@ -140,7 +140,7 @@ have_v2="$(compose_v2_version || true)"
 # A laptop may already have another Compose v2 (Docker Desktop, the
 # docker-compose-plugin package): it is kept. CI pins the version it tests.
 if [ -z "$have_v2" ] || [ "${have_v2%%.*}" -lt 2 ] 2>/dev/null || { [ "${CI:-}" = true ] && [ "$have_v2" != "$want" ]; }; then
-  say "building the Docker Compose plugin $COMPOSE_VERSION from the Go module proxy into $plugin (about three minutes on two cores the first time; seconds from a warm build cache)"
+  say "building the Docker Compose plugin $COMPOSE_VERSION from the Go module proxy into $plugin (three to seven minutes on two cores the first time; seconds from a warm build cache)"
   started=$SECONDS
   cache="${XDG_CACHE_HOME:-$HOME/.cache}/devmtls/compose-plugin-$COMPOSE_VERSION"
   mkdir -p "$cache"

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -121,20 +122,35 @@ func (h *hybridShop) command(ctx context.Context, name string, args ...string) *
 }
 
 // checkListeners: the forwards process listens on the host ports devmtls
-// chose — never on one below 1024 — as the user the shop runs as, without
-// capabilities.
+// chose, as the user the shop runs as, without capabilities; and no process
+// running the devmtls binary under test (the forwards process or any other
+// devmtls command still running) listens on a port below 1024.
 func (h *hybridShop) checkListeners(t *testing.T, pid int, addrs ...string) {
 	t.Helper()
-	ports := listeningPorts(t, pid)
+	ports, err := listeningPorts(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, a := range addrs {
 		_, p, _ := net.SplitHostPort(a)
 		if n, _ := strconv.Atoi(p); !slices.Contains(ports, n) {
 			t.Errorf("the forwards process %d does not listen on %s (it listens on %v)", pid, a, ports)
 		}
 	}
-	for _, p := range ports {
-		if p < 1024 {
-			t.Errorf("the forwards process %d listens on port %d, below 1024", pid, p)
+	procs := devmtlsProcesses(t)
+	if !slices.Contains(procs, pid) {
+		t.Errorf("the forwards process %d does not run %s (processes that do: %v)", pid, devmtlsBin, procs)
+	}
+	for _, p := range procs {
+		ports, err := listeningPorts(p)
+		if err != nil {
+			// It ended since devmtlsProcesses looked; what it held is gone too.
+			continue
+		}
+		for _, port := range ports {
+			if port < 1024 {
+				t.Errorf("devmtls process %d listens on port %d, below 1024", p, port)
+			}
 		}
 	}
 	if h.user == nil {
@@ -159,14 +175,41 @@ func (h *hybridShop) checkListeners(t *testing.T, pid int, addrs ...string) {
 	}
 }
 
-// listeningPorts are the TCP ports process pid listens on: the LISTEN
-// entries of /proc/PID/net/tcp and tcp6 whose socket inode is one of the
-// process's open files.
-func listeningPorts(t *testing.T, pid int) []int {
+// devmtlsProcesses are the live processes whose executable (/proc/PID/exe)
+// is the devmtls binary under test. The relays are not among them: they run a
+// copy of it inside their image, another file.
+func devmtlsProcesses(t *testing.T) []int {
 	t.Helper()
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	bin, err := os.Stat(devmtlsBin)
 	if err != nil {
 		t.Fatal(err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		// Processes that ended, or that this user may not inspect, fail here.
+		exe, err := os.Stat(filepath.Join("/proc", e.Name(), "exe"))
+		if err == nil && os.SameFile(bin, exe) && processRunning(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// listeningPorts are the TCP ports process pid listens on: the LISTEN
+// entries of /proc/PID/net/tcp and tcp6 whose socket inode is one of the
+// process's open files. It fails when the process is gone.
+func listeningPorts(pid int) ([]int, error) {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return nil, err
 	}
 	inodes := map[string]bool{}
 	for _, fd := range fds {
@@ -177,11 +220,11 @@ func listeningPorts(t *testing.T, pid int) []int {
 	}
 	var ports []int
 	for _, table := range []string{"tcp", "tcp6"} {
-		f, err := os.Open(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		sc := bufio.NewScanner(f)
+		sc := bufio.NewScanner(bytes.NewReader(data))
 		sc.Scan() // the header
 		for sc.Scan() {
 			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
@@ -192,13 +235,12 @@ func listeningPorts(t *testing.T, pid int) []int {
 			_, hexPort, _ := strings.Cut(fields[1], ":")
 			port, err := strconv.ParseInt(hexPort, 16, 32)
 			if err != nil {
-				t.Fatalf("%s: %q", table, sc.Text())
+				return nil, fmt.Errorf("/proc/%d/net/%s: %q: %v", pid, table, sc.Text(), err)
 			}
 			ports = append(ports, int(port))
 		}
-		f.Close()
 	}
-	return ports
+	return ports, nil
 }
 
 // processesMentioning are the processes whose command line contains s.
