@@ -13,7 +13,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 shop_image="${SHOP_IMAGE:-devmtls-example/shopsvc:latest}"
 haproxy_image="${SHOP_HAPROXY_IMAGE:-devmtls-example/haproxy:latest}"
-haproxy_bin="${HAPROXY_BIN:-$(command -v haproxy || true)}"
+# Debian puts haproxy in /usr/sbin, which a normal user's PATH leaves out.
+haproxy_bin="${HAPROXY_BIN:-$(PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v haproxy || true)}"
 
 command -v docker >/dev/null || { echo "build-images: docker is not installed; install Docker Engine (e.g. apt-get install docker.io)" >&2; exit 1; }
 command -v go >/dev/null || { echo "build-images: go is not installed; install Go 1.26 to build the example services" >&2; exit 1; }

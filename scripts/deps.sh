@@ -28,7 +28,9 @@ have() { command -v "$1" >/dev/null 2>&1; }
 have go || die "Go is not installed: install Go 1.26 or newer (https://go.dev/dl/), then run make deps again"
 gobin="$(go env GOBIN)"
 [ -n "$gobin" ] || gobin="$(go env GOPATH)/bin"
-export PATH="$gobin:$PATH"
+# Debian installs daemons (haproxy) in the sbin directories, which a normal
+# user's PATH leaves out: look there too, or an installed package looks missing.
+export PATH="$gobin:$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 # --- Debian packages -------------------------------------------------------
 # Each entry: "package|check", the check a shell command that succeeds when

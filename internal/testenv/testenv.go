@@ -6,6 +6,7 @@ package testenv
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -25,13 +26,21 @@ func Missing(t testing.TB, what, howToGet string) {
 	t.Skipf("skipping: %s is missing: %s", what, howToGet)
 }
 
-// LookPath returns the path of an executable, or fails/skips the test via
-// Missing with the given install hint.
+// LookPath returns the path of an executable, looked up in PATH and then in
+// the system directories a normal user's PATH omits, or fails/skips the test
+// via Missing with the given install hint.
 func LookPath(t testing.TB, name, howToGet string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		Missing(t, name, howToGet)
+	if p, err := exec.LookPath(name); err == nil {
+		return p
 	}
-	return p
+	// Debian installs daemons such as haproxy here; a normal user's PATH
+	// leaves these out, so a tool installed there is not missing.
+	for _, dir := range []string{"/usr/local/sbin", "/usr/sbin", "/sbin"} {
+		if p, err := exec.LookPath(filepath.Join(dir, name)); err == nil {
+			return p
+		}
+	}
+	Missing(t, name, howToGet)
+	return ""
 }
