@@ -182,6 +182,23 @@ func TestStopLeavesForeignProcessesAlone(t *testing.T) {
 	}
 }
 
+// TestLeftoverWarnsAboutADamagedStateFile: with no forwards process running,
+// a damaged state file is reported for down to print, not returned as an
+// error that would fail down after compose down succeeded.
+func TestLeftoverWarnsAboutADamagedStateFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, Dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, Dir, stateFile), []byte(`{"pid": "not a number"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	found, err := Leftover(dir)
+	if err != nil || !strings.Contains(found, "nothing was signalled") || !strings.Contains(found, "is damaged") {
+		t.Fatalf("Leftover = %q, %v; want a warning that names the damaged file", found, err)
+	}
+}
+
 // startHelper starts the stand-in forwards process and waits for its state.
 func startHelper(t *testing.T, dir string) *os.Process {
 	t.Helper()

@@ -177,12 +177,18 @@ func Leftover(envDir string) (string, error) {
 	if held, err := d.Held(rel(lockFile)); err != nil || held {
 		return "", err
 	}
-	st, err := readState(d)
+	data, err := d.ReadFile(rel(stateFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return "", nil
 	case err != nil:
-		return "", err
+		return "", err // a link or an unreadable file: refused as everywhere else
+	}
+	st, err := parseState(d.Path(rel(stateFile)), data)
+	if err != nil {
+		// Nothing runs, so a damaged leftover is a warning for down, as a
+		// damaged placement is, not a failure after compose down succeeded.
+		return fmt.Sprintf("no forwards process runs for %s, so nothing was signalled; %v", d.Path("."), err), nil
 	}
 	return fmt.Sprintf("no forwards process runs for %s (no process holds %s), so process %d, which %s names, was left alone; that file is left over from an earlier run or came with the repository, and the next devmtls up replaces it",
 		d.Path("."), d.Path(rel(lockFile)), st.PID, d.Path(rel(stateFile))), nil
