@@ -184,6 +184,17 @@ func devmtlsProcesses(t *testing.T) []int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return runningProcesses(t, func(pid string) bool {
+		// Processes that ended, or that this user may not inspect, fail here.
+		exe, err := os.Stat(filepath.Join("/proc", pid, "exe"))
+		return err == nil && os.SameFile(bin, exe)
+	})
+}
+
+// runningProcesses are the running processes other than this test for which
+// keep, given the /proc entry's name, is true.
+func runningProcesses(t *testing.T, keep func(pid string) bool) []int {
+	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		t.Fatal(err)
@@ -191,12 +202,10 @@ func devmtlsProcesses(t *testing.T) []int {
 	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		// Processes that ended, or that this user may not inspect, fail here.
-		exe, err := os.Stat(filepath.Join("/proc", e.Name(), "exe"))
-		if err == nil && os.SameFile(bin, exe) && processRunning(pid) {
+		if keep(e.Name()) && processRunning(pid) {
 			pids = append(pids, pid)
 		}
 	}
@@ -246,22 +255,10 @@ func listeningPorts(pid int) ([]int, error) {
 // processesMentioning are the processes whose command line contains s.
 func processesMentioning(t *testing.T, s string) []int {
 	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.Contains(string(cmdline), s) && processRunning(pid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
+	return runningProcesses(t, func(pid string) bool {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
+		return err == nil && strings.Contains(string(cmdline), s)
+	})
 }
 
 // vscodeEnv runs devmtls ide vscode and returns the environment of the Go
